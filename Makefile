@@ -1,0 +1,37 @@
+# Developer entry points. `make test` is the command CI and the README use.
+#
+# torch is installed FIRST and pinned: an unpinned torch in a fresh venv pulls a
+# multi-GB CUDA build on Linux. Elsewhere, point pip at the CPU wheel index:
+#   make venv TORCH_INDEX=https://download.pytorch.org/whl/cpu
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?=
+TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+
+.PHONY: venv test test-all demo clean
+
+# The stamp file re-runs the install when pyproject.toml changes.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)" $(TORCH_INDEX_ARG)
+	@$(BIN)/python -m pip install -q -e ".[test]"
+	@touch $@
+	@echo "venv ready: $(BIN)/gptscratch"
+
+test: venv
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: venv
+	$(BIN)/python -m pytest -q
+
+demo: venv
+	$(BIN)/gptscratch train --preset quick
+	$(BIN)/gptscratch generate --preset creative --prompt "The "
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache
