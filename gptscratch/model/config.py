@@ -1,0 +1,134 @@
+"""ModelConfig: every architectural decision of the GPT as one named field.
+
+Why a config object and not constructor arguments scattered over classes? Because a transformer is a handful
+of choices — how positions enter, where the LayerNorm sits, which non-linearity, whether the output layer
+shares the embedding matrix — and a learner should be able to flip one and retrain (an ablation), while the
+pretrained converters map GPT-2 and Phi-2 onto the same model by setting these fields.
+
+Shapes used throughout the package:
+    batch B, sequence T, model width d_model (C), heads n_head (nh), head width head_dim = d_model / n_head (hs),
+    feed-forward width d_ff (4 × d_model by default), vocabulary V.
+
+Parameter count (tied, learned positions, bias on, L layers, width d, hidden f, vocab V, context N):
+    embeddings  V·d + N·d
+    per block   attention 4d² + 4d  (qkv: 3d² + 3d, output: d² + d)
+                MLP       2·d·f + f + d
+                2 LayerNorms 4d
+    final norm  2d
+The test suite checks GPT.num_parameters() against this formula for every named size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+POSITIONAL_KINDS = ("learned", "sinusoidal", "rope")
+NORM_PLACEMENTS = ("pre", "post")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
+BLOCK_LAYOUTS = ("sequential", "parallel")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 50304
+    """Rows of the embedding / columns of the output layer. Often padded to a multiple of 64 for speed."""
+    context_length: int = 256
+    """Longest sequence the model attends over (GPT-2: 1024). Learned positions have one row per position."""
+    n_layer: int = 6
+    n_head: int = 4
+    d_model: int = 256
+    d_ff: int | None = None
+    """Hidden width of the feed-forward net; None means 4 × d_model (as in GPT-2)."""
+    dropout: float = 0.0
+    bias: bool = True
+    """Biases in every Linear and LayerNorm (GPT-2: yes; many modern models: no)."""
+    positional: str = "learned"
+    """How the model knows token order: 'learned' table, fixed 'sinusoidal' table, or 'rope' (rotary)."""
+    rotary_fraction: float = 1.0
+    """With rope: the fraction of each head's dimensions that are rotated (Phi-2: 0.4, 'partial RoPE')."""
+    rope_base: float = 10000.0
+    norm_placement: str = "pre"
+    """'pre': x + f(LN(x)) (GPT-2, trains stably); 'post': LN(x + f(x)) (the original 2017 transformer)."""
+    activation: str = "gelu"
+    """'gelu' (exact erf form), 'gelu_tanh' (GPT-2's 'gelu_new' approximation) or 'relu'."""
+    tie_weights: bool = True
+    """Output projection shares the token-embedding tensor (one Parameter, not a copy)."""
+    scale_embeddings: bool = False
+    """Multiply token embeddings by √d_model (as in the 2017 transformer); GPT-2 does not."""
+    block_layout: str = "sequential"
+    """'sequential': attention then MLP; 'parallel': both read one normalised input (GPT-J, Phi-2)."""
+    lm_head_bias: bool = False
+    """A bias on the output projection (Phi-2 has one; only possible when weights are untied)."""
+    layer_norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.positional in POSITIONAL_KINDS, f"positional must be one of {POSITIONAL_KINDS}"),
+            (self.norm_placement in NORM_PLACEMENTS, f"norm_placement must be one of {NORM_PLACEMENTS}"),
+            (self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}"),
+            (self.block_layout in BLOCK_LAYOUTS, f"block_layout must be one of {BLOCK_LAYOUTS}"),
+            (self.d_model % self.n_head == 0, "d_model must be divisible by n_head"),
+            (min(self.vocab_size, self.context_length, self.n_layer, self.n_head) > 0, "sizes must be positive"),
+            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+            (0.0 < self.rotary_fraction <= 1.0, "rotary_fraction must be in (0, 1]"),
+            (not (self.tie_weights and self.lm_head_bias), "lm_head_bias needs tie_weights=False"),
+            (not (self.block_layout == "parallel" and self.norm_placement == "post"),
+             "the parallel layout is defined for pre-norm only"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        if self.positional == "rope" and self.rotary_dims % 2:
+            raise ValueError("rope needs an even number of rotary dimensions per head")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    @property
+    def hidden_dim(self) -> int:
+        return self.d_ff if self.d_ff is not None else 4 * self.d_model
+
+    @property
+    def rotary_dims(self) -> int:
+        return int(self.head_dim * self.rotary_fraction)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes) -> "ModelConfig":
+        return replace(self, **changes)
+
+
+# Named shapes. Vocabulary size comes from the tokenizer, so it is not part of a size.
+SIZES: dict[str, dict] = {
+    # For tests and first experiments: trains in seconds on a CPU.
+    "tiny": dict(n_layer=2, n_head=2, d_model=64, context_length=64),
+    # nanoGPT's CPU "baby GPT" shape.
+    "mini": dict(n_layer=4, n_head=4, d_model=128, context_length=128),
+    # The default shape of the seed project: 6 layers × 256 wide × 4 heads.
+    "small": dict(n_layer=6, n_head=4, d_model=256, context_length=256),
+    "medium": dict(n_layer=8, n_head=8, d_model=512, context_length=512),
+    # GPT-2 124M: 12 layers × 768 × 12 heads, context 1024 (with vocab 50257 → 124,439,808 parameters).
+    "gpt2": dict(n_layer=12, n_head=12, d_model=768, context_length=1024, activation="gelu_tanh"),
+}
+
+
+def pad_vocab(vocab_size: int, multiple: int = 64) -> int:
+    """Round the vocabulary up so the output matmul has friendly shapes (nanoGPT: 50257 → 50304)."""
+    return ((vocab_size + multiple - 1) // multiple) * multiple
+
+
+def model_config(size: str, vocab_size: int, **overrides) -> ModelConfig:
+    """The ModelConfig of a named size, with a vocabulary and any field overridden."""
+    if size not in SIZES:
+        raise KeyError(f"unknown model size {size!r}; choose one of {', '.join(SIZES)}")
+    return ModelConfig(vocab_size=vocab_size, **{**SIZES[size], **overrides})

@@ -1,0 +1,180 @@
+"""The teaching core: shapes, causality, tying, attention equivalence, KV cache, parameter counts."""
+
+import math
+
+import pytest
+import torch
+
+from gptscratch.model import GPT, SIZES, ModelConfig, attention_explicit, causal_mask, model_config
+from gptscratch.model.attention import CausalSelfAttention
+
+torch.set_num_threads(1)
+
+VARIANTS = [
+    dict(positional="learned"),
+    dict(positional="sinusoidal"),
+    dict(positional="rope"),
+    dict(positional="rope", rotary_fraction=0.5),
+    dict(norm_placement="post"),
+    dict(block_layout="parallel", positional="rope", rotary_fraction=0.25, tie_weights=False, lm_head_bias=True),
+    dict(activation="relu", bias=False, scale_embeddings=True),
+]
+
+
+def tiny(**overrides) -> GPT:
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=101, context_length=32, n_layer=2, n_head=4, d_model=32, **overrides)
+    return GPT(config).eval()
+
+
+def test_shapes_and_loss():
+    model = tiny()
+    idx = torch.randint(0, 101, (3, 17))
+    logits, loss = model(idx, targets=idx)
+    assert logits.shape == (3, 17, 101)
+    # At initialisation the prediction is near uniform: loss ≈ ln(V).
+    assert abs(loss.item() - math.log(101)) < 0.5
+    last, _ = model(idx, only_last=True)
+    assert torch.allclose(last[:, 0], logits[:, -1], atol=1e-6)
+
+
+def test_loss_ignores_minus_one_targets():
+    model = tiny()
+    idx = torch.randint(0, 101, (1, 8))
+    targets = idx.clone()
+    targets[0, 4:] = -1
+    logits, loss = model(idx, targets=targets)
+    expected = torch.nn.functional.cross_entropy(logits[0, :4], idx[0, :4])
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("overrides", VARIANTS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_causal_future_tokens_do_not_change_the_past(overrides):
+    model = tiny(**overrides)
+    idx = torch.randint(0, 101, (1, 20))
+    changed = idx.clone()
+    changed[0, 12:] = (changed[0, 12:] + 1) % 101
+    a, _ = model(idx)
+    b, _ = model(changed)
+    assert torch.allclose(a[0, :12], b[0, :12], atol=1e-6)
+    assert not torch.allclose(a[0, 12:], b[0, 12:], atol=1e-3)
+
+
+@pytest.mark.parametrize("overrides", VARIANTS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_kv_cache_matches_full_forward_at_every_step(overrides):
+    model = tiny(**overrides)
+    idx = torch.randint(0, 101, (2, 24))
+    full, _ = model(idx)
+    cache = model.new_kv_cache(batch=2)
+    # Prefill 5 tokens, then a chunk of 3 (multi-token step on a non-empty cache), then one at a time.
+    pieces = [model(idx[:, :5], kv_cache=cache)[0], model(idx[:, 5:8], kv_cache=cache)[0]]
+    for t in range(8, 24):
+        pieces.append(model(idx[:, t:t + 1], kv_cache=cache)[0])
+    assert cache.length == 24
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=0)
+
+
+def test_tied_weights_share_storage():
+    model = tiny()
+    assert model.lm_head.weight is model.tok_embed.weight
+    assert model.lm_head.weight.data_ptr() == model.tok_embed.weight.data_ptr()
+    with torch.no_grad():
+        model.tok_embed.weight[0, 0] = 123.0
+    assert model.lm_head.weight[0, 0].item() == 123.0
+    untied = tiny(tie_weights=False)
+    assert untied.lm_head.weight.data_ptr() != untied.tok_embed.weight.data_ptr()
+
+
+def test_sdpa_equals_explicit_attention():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 10, 8) for _ in range(3))
+    explicit, weights = attention_explicit(q, k, v, mask=None)
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=0)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 4, 10))
+    assert weights[0, 0].triu(1).abs().max() == 0  # no weight on the future
+
+
+def test_attention_module_paths_agree_and_return_weights():
+    config = ModelConfig(vocab_size=11, context_length=16, n_layer=1, n_head=4, d_model=32)
+    torch.manual_seed(0)
+    attn = CausalSelfAttention(config).eval()
+    x, positions = torch.randn(2, 12, 32), torch.arange(12)
+    fused, none = attn(x, positions)
+    explicit, weights = attn(x, positions, need_weights=True)
+    assert none is None and weights.shape == (2, 4, 12, 12)
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=0)
+
+
+def test_causal_mask_with_offset():
+    mask = causal_mask(2, 5)
+    assert mask.tolist() == [[True, True, True, True, False], [True, True, True, True, True]]
+
+
+def analytic_parameter_count(c: ModelConfig) -> int:
+    d, f, V, N, L = c.d_model, c.hidden_dim, c.vocab_size, c.context_length, c.n_layer
+    bias = 1 if c.bias else 0
+    ln = 2 * d if c.bias else d
+    attention = 4 * d * d + bias * 4 * d
+    mlp = 2 * d * f + bias * (f + d)
+    norms_per_block = ln if c.block_layout == "parallel" else 2 * ln
+    total = V * d + L * (attention + mlp + norms_per_block)
+    total += N * d if c.positional == "learned" else 0
+    total += ln if c.norm_placement == "pre" else 0
+    total += 0 if c.tie_weights else V * d + (V if c.lm_head_bias else 0)
+    return total
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_named_size_parameter_counts(size):
+    config = model_config(size, vocab_size=50257)
+    with torch.device("meta"):  # count without allocating GPT-2-sized tensors
+        model = GPT(config)
+    assert model.num_parameters() == analytic_parameter_count(config)
+
+
+def test_gpt2_shape_is_124m():
+    with torch.device("meta"):
+        model = GPT(model_config("gpt2", vocab_size=50257))
+    assert model.num_parameters() == 124_439_808
+
+
+@pytest.mark.parametrize("overrides", VARIANTS[1:], ids=str)
+def test_variant_parameter_counts(overrides):
+    model = tiny(**overrides)
+    assert model.num_parameters() == analytic_parameter_count(model.config)
+
+
+def test_init_scales_residual_projections():
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(vocab_size=512, context_length=64, n_layer=8, n_head=4, d_model=256))
+    assert abs(model.blocks[0].attn.qkv.weight.std().item() - 0.02) < 0.002
+    expected = 0.02 / math.sqrt(2 * 8)
+    assert abs(model.blocks[0].attn.proj.weight.std().item() - expected) < 0.001
+    assert abs(model.blocks[0].mlp.down.weight.std().item() - expected) < 0.001
+
+
+def test_config_validation_and_round_trip():
+    with pytest.raises(ValueError):
+        ModelConfig(d_model=30, n_head=4)
+    with pytest.raises(ValueError):
+        ModelConfig(positional="alibi")
+    config = ModelConfig(positional="rope", rotary_fraction=0.5)
+    assert ModelConfig.from_dict(config.to_dict()) == config
+
+
+def test_hook_points_read_and_replace_activations():
+    model = tiny()
+    names = model.hook_points()
+    assert "blocks.0.hook_resid_pre" in names and "blocks.1.attn.hook_pattern" in names
+    seen = {}
+    handle = names["blocks.1.attn.hook_pattern"].register_forward_hook(lambda m, i, o: seen.setdefault("p", o))
+    idx = torch.randint(0, 101, (1, 9))
+    base, _ = model(idx)
+    handle.remove()
+    assert seen["p"].shape == (1, 4, 9, 9)
+    # Replacing the residual stream after the last block with zeros makes every position predict the same.
+    handle = names["blocks.1.hook_resid_post"].register_forward_hook(lambda m, i, o: torch.zeros_like(o))
+    zeroed, _ = model(idx)
+    handle.remove()
+    assert torch.allclose(zeroed[0, 0], zeroed[0, 5]) and not torch.allclose(base[0, 0], base[0, 5])
