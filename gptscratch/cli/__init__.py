@@ -1,0 +1,131 @@
+"""The `gptscratch` command line: root Typer app, global options, and the console entry point.
+
+Startup cost matters (`gptscratch --help` should feel instant), so this package imports only
+typer, rich and light gptscratch modules at the top level. Anything heavy (torch, numpy,
+datasets, tiktoken, transformers) is imported inside command functions.
+
+Error policy (see gptscratch/errors.py): `main()` turns a GptScratchError into one line
+"error: <message>" on stderr and exits with its `exit_code` (2 for bad input, 1 otherwise);
+the traceback is shown only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated, Optional
+
+import typer
+
+from gptscratch import __version__
+from gptscratch.cli import info as info_cli
+from gptscratch.cli.render import print_error
+from gptscratch.cli.settings import SETTINGS
+from gptscratch.device import ENV_DEVICE, check_device_name
+from gptscratch.errors import GptScratchError
+
+app = typer.Typer(
+    name="gptscratch",
+    help="Train and sample GPT-style transformers written from scratch in PyTorch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gptscratch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            envvar=ENV_DEVICE,
+            metavar="auto|cpu|cuda|mps",
+            help="Compute device; auto picks cuda > mps > cpu.",
+        ),
+    ] = "auto",
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only results on stdout; no logs or progress.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[
+        Optional[bool],  # noqa: UP007 - typer inspects the annotation at runtime on 3.10 too
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = None,
+) -> None:
+    """Global options apply to every command: gptscratch [OPTIONS] COMMAND ..."""
+    # Reject a misspelt device now (cheap, no torch import); availability is checked when a
+    # command actually needs the device.
+    SETTINGS.update(device=device, quiet=quiet, debug=debug)
+    check_device_name(device)
+
+
+# ---------------------------------------------------------------------------------------
+# Command registration: the ONE place where commands and groups are attached to `app`.
+# Each cli module must import only typer/rich/light gptscratch modules at top level.
+app.command("info")(info_cli.info)
+from gptscratch.cli import data as data_cli  # noqa: E402
+from gptscratch.cli import generate as generate_cli  # noqa: E402
+from gptscratch.cli import train as train_cli  # noqa: E402
+
+app.add_typer(data_cli.app, name="data")
+app.add_typer(train_cli.app, name="train")
+app.command("generate")(generate_cli.generate)
+# ---------------------------------------------------------------------------------------
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    # The flag may not have been parsed yet when the error happened (e.g. inside a callback).
+    return SETTINGS.debug or "--debug" in argv
+
+
+def _silence_broken_stdout() -> None:
+    """After EPIPE (e.g. `gptscratch ... | head`), stop Python from failing again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (`gptscratch` and `python -m gptscratch`). Always exits."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    SETTINGS.update()
+    command = typer.main.get_command(app)
+    try:
+        # Standalone mode: typer/click handle --help, usage errors (exit 2) and exit codes,
+        # and end with SystemExit; only our own errors and unexpected ones reach us here.
+        command.main(args=args, prog_name="gptscratch")
+    except GptScratchError as error:
+        if _debug_requested(args):
+            traceback.print_exc()
+        print_error(" ".join(str(error).split()))
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        sys.exit(130)
+    except BrokenPipeError:
+        _silence_broken_stdout()
+        sys.exit(1)
+    except Exception as error:  # an actual bug: keep it to one line unless --debug
+        if _debug_requested(args):
+            raise
+        print_error(
+            f"unexpected {type(error).__name__}: {' '.join(str(error).split())} "
+            "(rerun with --debug for the traceback and please report it)"
+        )
+        sys.exit(1)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,68 @@
+"""Sampling: turning the model's next-token logits into one chosen token.
+
+The model outputs logits z (V,) for the next token; p = softmax(z / τ). Strategies, composable in this order:
+
+    greedy        argmax z                         (τ = 0; deterministic, repetitive)
+    temperature   divide z by τ                    (τ < 1 sharpens towards greedy, τ > 1 flattens)
+    top-k         keep the k largest logits        (cuts the long tail of unlikely tokens)
+    top-p         keep the smallest set of tokens whose probabilities sum to ≥ p  ("nucleus", Holtzman et al.
+                  2019): the cut adapts — few tokens when the model is sure, many when it is not
+then sample from what is left, renormalised. Cost: O(V log V) for the sort in top-p, negligible next to the
+forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float = 0.8
+    top_k: int | None = None
+    top_p: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be ≥ 0 (got {self.temperature}); 0 means greedy")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top-k must be ≥ 1 (got {self.top_k})")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top-p must be in (0, 1] (got {self.top_p})")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Set every logit below the k-th largest (per row) to -inf. logits: (B, V)."""
+    k = min(k, logits.size(-1))
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Keep the smallest set of highest-probability tokens whose total probability reaches p. logits: (B, V)."""
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+    # Drop a token if the tokens *before* it already reach p; the top token is always kept.
+    drop_sorted = (cumulative - torch.softmax(sorted_logits, dim=-1)) >= p
+    drop = drop_sorted.scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def sample_next(logits: torch.Tensor, config: SamplingConfig, generator: torch.Generator | None = None):
+    """logits (B, V) → next token ids (B,)."""
+    logits = logits.float()
+    if config.greedy:
+        return logits.argmax(dim=-1)
+    logits = logits / config.temperature
+    if config.top_k is not None:
+        logits = top_k_filter(logits, config.top_k)
+    if config.top_p is not None and config.top_p < 1:
+        logits = top_p_filter(logits, config.top_p)
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
