@@ -18,6 +18,7 @@ VARIANTS = [
     dict(norm_placement="post"),
     dict(block_layout="parallel", positional="rope", rotary_fraction=0.25, tie_weights=False, lm_head_bias=True),
     dict(activation="relu", bias=False, scale_embeddings=True),
+    dict(attention_only=True),
 ]
 
 
@@ -116,8 +117,8 @@ def analytic_parameter_count(c: ModelConfig) -> int:
     bias = 1 if c.bias else 0
     ln = 2 * d if c.bias else d
     attention = 4 * d * d + bias * 4 * d
-    mlp = 2 * d * f + bias * (f + d)
-    norms_per_block = ln if c.block_layout == "parallel" else 2 * ln
+    mlp = 0 if c.attention_only else 2 * d * f + bias * (f + d)
+    norms_per_block = ln if (c.block_layout == "parallel" or c.attention_only) else 2 * ln
     total = V * d + L * (attention + mlp + norms_per_block)
     total += N * d if c.positional == "learned" else 0
     total += ln if c.norm_placement == "pre" else 0

@@ -57,6 +57,8 @@ class ModelConfig:
     """Multiply token embeddings by √d_model (as in the 2017 transformer); GPT-2 does not."""
     block_layout: str = "sequential"
     """'sequential': attention then MLP; 'parallel': both read one normalised input (GPT-J, Phi-2)."""
+    attention_only: bool = False
+    """Blocks without the MLP: the smallest models in which circuits such as induction heads are studied."""
     lm_head_bias: bool = False
     """A bias on the output projection (Phi-2 has one; only possible when weights are untied)."""
     layer_norm_eps: float = 1e-5
