@@ -7,8 +7,15 @@ A *checkpoint* is a folder:
     trainer_state.safetensors  optional: optimizer moments, RNG and data-sampler states (tensors)
     trainer_state.json         optional: step, tokens seen, schedule, best val loss, the train config
 
+    tokenizer/                 only for tokenizers made of files (a pretrained model's vocab.json + merges.txt),
+                               copied in so the folder is self-contained
+
 A *run folder* (what `gptscratch train` creates) holds `latest/` and `best/` checkpoints plus `metrics.jsonl`.
-Nothing is ever unpickled: safetensors holds raw tensors and JSON holds everything else.
+A converted pretrained model lives in `pretrained_root()/<name>/`; its name (`gpt2`) works wherever a checkpoint
+is accepted. Nothing is ever unpickled: safetensors holds raw tensors and JSON holds everything else.
+
+Loading builds the model with its parameters on the `meta` device (no memory, no random init) and adopts the
+tensors read from the file (`load_state_dict(assign=True)`), cast one by one: peak memory ≈ one copy of the model.
 
 Crash safety: a checkpoint is written into a hidden temporary folder first, every file fsynced, and only then
 swapped in with two renames (`latest` → `latest.old`, temporary → `latest`). A kill at any moment leaves either
@@ -21,12 +28,13 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
 from .errors import CheckpointError, UsageError
-from .paths import runs_root
+from .paths import pretrained_root, runs_root
 
 FORMAT = "gptscratch-checkpoint"
 FORMAT_VERSION = 1
@@ -74,21 +82,38 @@ def _write_file(path: Path, write) -> None:
         os.fsync(handle.fileno())
 
 
+def _remove(folder: Path) -> None:
+    """Delete a checkpoint folder config.json first, so a kill halfway never leaves one that looks complete."""
+    (folder / CONFIG_FILE).unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def recover(final: Path) -> None:
     """Finish or undo a swap that a crash interrupted, and remove stale temporary folders."""
     old = final.with_name(final.name + OLD_SUFFIX)
     if old.exists():
         if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
         else:
             old.rename(final)
     for stale in final.parent.glob(f".{final.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        _remove(stale)
 
 
 def save_checkpoint(directory, model, tokenizer_spec: dict, training: dict | None = None,
                     state_tensors: dict | None = None, state: dict | None = None) -> Path:
     """Write a complete checkpoint folder at `directory`, replacing any previous one atomically."""
+    from safetensors.torch import save_file
+
+    return write_checkpoint(directory, model.config.to_dict(), tokenizer_spec,
+                            lambda p: save_file(model_tensors(model), str(p), metadata={"format": FORMAT}),
+                            training, state_tensors, state)
+
+
+def write_checkpoint(directory, model_config: dict, tokenizer_spec: dict, write_weights, training: dict | None = None,
+                     state_tensors: dict | None = None, state: dict | None = None, extra: dict | None = None) -> Path:
+    """The atomic folder swap behind save_checkpoint; `write_weights(path)` writes model.safetensors (converters
+    stream it tensor by tensor). `extra` adds top-level keys to config.json (e.g. where weights came from)."""
     from safetensors.torch import save_file
 
     final = Path(directory)
@@ -97,13 +122,16 @@ def save_checkpoint(directory, model, tokenizer_spec: dict, training: dict | Non
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     tmp.mkdir()
     try:
+        if tokenizer_spec.get("name") == "hf-bpe":  # tokenizer made of files: copy them in
+            from .pretrained.bpe import bundle_files
+
+            tokenizer_spec = bundle_files(tokenizer_spec, tmp, source_base=final)
         config = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "gptscratch_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "model": model.config.to_dict(), "tokenizer": tokenizer_spec, "training": training or {},
+            "model": model_config, "tokenizer": tokenizer_spec, "training": training or {}, **(extra or {}),
         }
-        _write_file(tmp / MODEL_FILE, lambda p: save_file(model_tensors(model), str(p),
-                                                          metadata={"format": FORMAT}))
+        _write_file(tmp / MODEL_FILE, write_weights)
         if state_tensors is not None:
             _write_file(tmp / STATE_TENSORS_FILE, lambda p: save_file(
                 {k: v.detach().contiguous().cpu() for k, v in state_tensors.items()}, str(p)))
@@ -117,7 +145,7 @@ def save_checkpoint(directory, model, tokenizer_spec: dict, training: dict | Non
             final.rename(old)
         tmp.rename(final)
         _fsync_dir(final.parent)
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -155,7 +183,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None = None) -> Path:
             raise UsageError(f"no trained model found in {runs_root()}; train one with "
                              "`gptscratch train --preset quick` or pass --checkpoint PATH")
         return _checkpoint_in(runs[0])
-    candidates = [Path(name_or_path).expanduser(), runs_root() / str(name_or_path)]
+    name = str(name_or_path)
+    candidates = [Path(name_or_path).expanduser(), runs_root() / name, pretrained_root() / name]
     for candidate in candidates:
         if candidate.is_dir():
             found = _checkpoint_in(candidate)
@@ -163,8 +192,23 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None = None) -> Path:
                 return found
             raise UsageError(f"{candidate} holds no complete checkpoint (model.safetensors + config.json); "
                              "pass a run folder or a checkpoint folder")
+    from .pretrained.registry import REGISTRY
+
+    if name in REGISTRY:
+        raise UsageError(f"pretrained model {name} is not downloaded yet; run `gptscratch pretrained download "
+                         f"{name}` first")
     raise UsageError(f"no checkpoint or run named {str(name_or_path)!r}; see `gptscratch train runs` "
                      f"or pass a folder path")
+
+
+def tokenizer_reference(name_or_path) -> str:
+    """What to pass to get_tokenizer / --tokenizer for a checkpoint's tokenizer: its name, or, for a tokenizer
+    made of files (hf-bpe, e.g. `gpt2`), the absolute path of the folder holding them."""
+    path = resolve_checkpoint(name_or_path)
+    spec = read_config(path)["tokenizer"]
+    if spec.get("name") == "hf-bpe":
+        return str(path / spec["path"]) if not Path(spec["path"]).is_absolute() else spec["path"]
+    return spec["name"]
 
 
 def read_config(checkpoint_dir: Path) -> dict:
@@ -182,11 +226,33 @@ def read_config(checkpoint_dir: Path) -> dict:
     return config
 
 
+@contextmanager
+def _parameters_on_meta():
+    """Build modules whose parameters live on the meta device (shape only), while buffers are computed normally.
+
+    Every nn.Parameter registered inside the block is swapped for a meta one before the module's own init runs
+    on it, so constructing a 2.7B-parameter model costs neither memory nor random-number time.
+    """
+    from torch import nn
+
+    original = nn.Module.register_parameter
+
+    def register(module, name, param):
+        if param is not None and not param.is_meta:
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        original(module, name, param)
+
+    nn.Module.register_parameter = register
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = original
+
+
 def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Checkpoint:
     """Load a checkpoint onto `device` (optionally casting floating weights to `dtype`), in eval mode."""
     import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
     from .model import GPT, ModelConfig
     from .tokenizer import from_spec
@@ -197,24 +263,30 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
         model_config = ModelConfig.from_dict(config["model"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path / CONFIG_FILE} has an invalid model config ({exc})") from None
+    tensors = {}
     try:
-        tensors = load_file(str(path / MODEL_FILE), device=str(device))
+        with safe_open(str(path / MODEL_FILE), framework="pt") as weights:
+            for key in weights.keys():  # one tensor at a time: cast, move, keep (the file is memory-mapped)
+                tensor = weights.get_tensor(key)
+                if dtype is not None and tensor.is_floating_point():
+                    tensor = tensor.to(dtype)
+                tensors[key] = tensor.to(device)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read {path / MODEL_FILE} ({exc}); the file is damaged, "
                               "use another checkpoint (e.g. the run's best/)") from None
     if model_config.tie_weights and "tok_embed.weight" in tensors:
         tensors["lm_head.weight"] = tensors["tok_embed.weight"]
-    with torch.device(device):
+    with torch.device(device), _parameters_on_meta():
         model = GPT(model_config)
     try:
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(tensors, strict=True, assign=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise CheckpointError(f"{path / MODEL_FILE} does not match its config.json ({first}); "
                               "the checkpoint is damaged or was edited") from None
-    if dtype is not None:
-        model.to(dtype=dtype)
-    tokenizer = from_spec(config["tokenizer"])
+    if model_config.tie_weights:  # assign=True made two Parameters of one tensor: make them one again
+        model.lm_head.weight = model.tok_embed.weight
+    tokenizer = from_spec(config["tokenizer"], base_dir=path)
     if tokenizer.vocab_size > model_config.vocab_size:
         raise CheckpointError(f"tokenizer has {tokenizer.vocab_size} ids but the model only "
                               f"{model_config.vocab_size}; the checkpoint's tokenizer spec is wrong")

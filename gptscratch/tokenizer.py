@@ -13,6 +13,9 @@ documents in the training stream:
 - "byte": the 256 byte values of UTF-8 plus EOT = 256 (vocab 257). Any text works.
 - "char": one id per distinct character of a corpus (sorted), EOT = last id. The vocabulary
   is part of `spec()`, so it travels with the dataset manifest and the checkpoint.
+- "hf-bpe": a pretrained model's own GPT-2 style vocab.json + merges.txt run by tiktoken
+  (gptscratch/pretrained/bpe.py); `get_tokenizer(folder)` accepts such a folder, and the spec
+  records the folder (relative to the checkpoint once bundled into one).
 
 `encode` treats "<|endoftext|>" in the input as ordinary text (never as the special token).
 `decode_bytes` exists for streaming output: byte-level ids can split a UTF-8 sequence, so a
@@ -192,7 +195,17 @@ def canonical_name(name: str) -> str:
 
 
 def get_tokenizer(name: str = DEFAULT_TOKENIZER, texts: Iterable[str] | None = None) -> Tokenizer:
-    """Build a tokenizer by name; "char" needs `texts` to build its vocabulary."""
+    """Build a tokenizer by name (or from a folder holding vocab.json + merges.txt); "char" needs `texts`."""
+    if name.strip().lower() not in (*TOKENIZER_NAMES, *ALIASES) and os.path.isdir(os.path.expanduser(name)):
+        from gptscratch.pretrained.bpe import HfBpeTokenizer, looks_like_hf_bpe
+
+        if not looks_like_hf_bpe(name):
+            raise UsageError(f"{name} is not a tokenizer folder (vocab.json + merges.txt); pass one, or a name: "
+                             f"{', '.join(TOKENIZER_NAMES)}")
+        return HfBpeTokenizer(name)
+    if name == "hf-bpe":
+        raise UsageError("an hf-bpe tokenizer is made of files: pass its folder (vocab.json + merges.txt), e.g. "
+                         "the tokenizer/ folder of a converted checkpoint")
     key = canonical_name(name)
     if key == "byte":
         return ByteTokenizer()
@@ -203,12 +216,19 @@ def get_tokenizer(name: str = DEFAULT_TOKENIZER, texts: Iterable[str] | None = N
     return TiktokenTokenizer(key, _load_tiktoken(key))
 
 
-def from_spec(spec: dict) -> Tokenizer:
-    """Rebuild a tokenizer from `Tokenizer.spec()` and check it has the recorded vocabulary size."""
+def from_spec(spec: dict, base_dir: str | os.PathLike | None = None) -> Tokenizer:
+    """Rebuild a tokenizer from `Tokenizer.spec()` and check it has the recorded vocabulary size.
+
+    base_dir: the folder a spec's relative file paths refer to (a checkpoint folder for "hf-bpe").
+    """
     if not isinstance(spec, dict) or "name" not in spec:
         raise TokenizerError(f"invalid tokenizer spec {spec!r}; it must be a dict with a 'name' (re-prepare the data)")
-    if spec["name"] == "char":
-        tokenizer: Tokenizer = CharTokenizer(spec.get("chars") or [])
+    if spec["name"] == "hf-bpe":
+        from gptscratch.pretrained.bpe import from_hf_spec
+
+        tokenizer: Tokenizer = from_hf_spec(spec, base_dir)
+    elif spec["name"] == "char":
+        tokenizer = CharTokenizer(spec.get("chars") or [])
     else:
         tokenizer = get_tokenizer(spec["name"])
     expected = spec.get("vocab_size")

@@ -1,0 +1,113 @@
+"""`gptscratch pretrained`: list, download, convert and export GPT-2 / Phi-2 weights (library: gptscratch.pretrained)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table
+from gptscratch.errors import UsageError
+
+app = typer.Typer(help="Pretrained GPT-2 and Phi-2 weights in the from-scratch model, and export to Hugging Face.",
+                  no_args_is_help=True)
+Opt, Arg = typer.Option, typer.Argument
+DTYPE_HELP = "Stored precision: auto (source precision, float16 → bfloat16), float32, bfloat16 or float16."
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / 1e9:.2f} GB" if num_bytes >= 1e9 else f"{num_bytes / 1e6:.0f} MB"
+
+
+@app.command("list")
+def list_models(json_output: Annotated[bool, Opt("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """The supported models, their size and licence, and whether they are downloaded."""
+    from gptscratch.pretrained.registry import list_models as rows
+
+    models = rows()
+    if json_output:
+        print_json(models)
+        return
+    show(table("pretrained models", ["name", "parameters", "download", "context", "license", "memory (bf16)",
+                                     "ready"],
+               [[m["name"], f"{m['parameters'] / 1e6:,.0f}M", _size(m["download_bytes"]),
+                 format_number(m["context_length"]), m["license"], f"{m['memory_gb']['generate_bf16']} GB",
+                 "yes" if m["converted"] else "-"] for m in models]))
+    log("download one with `gptscratch pretrained download gpt2`, then `gptscratch generate --checkpoint gpt2`")
+
+
+def _report(path: Path, json_output: bool, **extra) -> None:
+    if json_output:
+        print_json({"path": str(path), **extra})
+    else:
+        typer.echo(str(path))
+
+
+@app.command()
+def download(
+    name: Annotated[str, Arg(help="A model from `gptscratch pretrained list`, e.g. gpt2.")],
+    dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "auto",
+    force: Annotated[bool, Opt("--force", help="Convert again even if already converted.")] = False,
+    json_output: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Fetch the model's safetensors, config and tokenizer from the Hugging Face Hub, then convert it.
+
+    Honours HF_TOKEN, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE; an interrupted download resumes."""
+    from gptscratch.pretrained.convert import install
+    from gptscratch.pretrained.registry import get_model, is_converted
+
+    model = get_model(name)
+    if is_converted(name) and not force:
+        log(f"{name} is already converted (use --force to redo it)")
+    else:
+        log(f"downloading {model.repo_id} (~{_size(model.download_bytes)}) and converting")
+    with progress_callback(f"{name}") as progress:
+        path = install(name, dtype=dtype, progress=progress, force=force)
+    log(f"ready: gptscratch generate --checkpoint {name} --prompt \"Hello\"")
+    _report(path, json_output, name=name)
+
+
+@app.command()
+def convert(
+    hf_dir: Annotated[Path, Arg(help="Local Hugging Face model folder (config.json, *.safetensors, vocab.json, "
+                                     "merges.txt).")],
+    out: Annotated[Optional[Path], Opt("--out", help="Checkpoint folder to write (default: the pretrained cache "
+                                                     "under the folder's name).")] = None,
+    dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "auto",
+    json_output: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Convert a local GPT-2 or Phi model folder (e.g. a fine-tune) into a gptscratch checkpoint."""
+    from gptscratch.paths import pretrained_root
+    from gptscratch.pretrained.convert import convert_hf_folder
+
+    if not hf_dir.is_dir():
+        raise UsageError(f"{hf_dir} is not a folder; pass a Hugging Face model folder")
+    target = out or pretrained_root() / hf_dir.resolve().name
+    with progress_callback("convert") as progress:
+        path = convert_hf_folder(hf_dir, target, dtype=dtype, progress=progress)
+    log(f"converted into {path}; use it with --checkpoint {path}")
+    _report(path, json_output)
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[str, Arg(help="Checkpoint folder, run name or pretrained name.")],
+    out_dir: Annotated[Path, Arg(help="New folder for the Hugging Face files.")],
+    format: Annotated[str, Opt("--format", help="Target format (only hf: transformers' GPT-2).")] = "hf",
+    json_output: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Write a checkpoint as a folder transformers.AutoModelForCausalLM.from_pretrained loads (GPT-2 layout)."""
+    from gptscratch.pretrained.export import export_hf
+
+    if format != "hf":
+        raise UsageError(f"unknown export format {format!r}; only 'hf' (Hugging Face transformers) is supported")
+    with progress_callback("export") as progress:
+        result = export_hf(checkpoint, out_dir, progress=progress)
+    if result["tokenizer"] is None:
+        log("note: this checkpoint's tokenizer has no Hugging Face file form; the folder holds weights and config")
+    log(f"load it with transformers.AutoModelForCausalLM.from_pretrained({str(out_dir)!r})")
+    if json_output:
+        print_json(result)
+    else:
+        typer.echo(result["path"])
