@@ -78,11 +78,13 @@ from gptscratch.cli import data as data_cli  # noqa: E402
 from gptscratch.cli import generate as generate_cli  # noqa: E402
 from gptscratch.cli import train as train_cli  # noqa: E402
 from gptscratch.cli import pretrained as pretrained_cli  # noqa: E402
+from gptscratch.cli import interpret as interpret_cli  # noqa: E402
 
 app.add_typer(data_cli.app, name="data")
 app.add_typer(train_cli.app, name="train")
 app.command("generate")(generate_cli.generate)
 app.add_typer(pretrained_cli.app, name="pretrained")
+app.add_typer(interpret_cli.app, name="interpret")
 # ---------------------------------------------------------------------------------------
 
 

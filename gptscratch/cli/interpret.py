@@ -1,0 +1,347 @@
+"""`gptscratch interpret`: logit lens, attention heads, induction heads and activation patching.
+
+Thin layer over gptscratch.interpret: load the checkpoint, turn text into ids, call the library, render
+rich tables (stdout), `--json` (one line), `--plot FILE.png` (matplotlib, optional) and `--demo` examples.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from gptscratch.cli.render import log, print_json, show, table, warn
+from gptscratch.cli.settings import announce_device
+from gptscratch.errors import UsageError
+
+app = typer.Typer(help="Look inside a model: logit lens, attention heads, induction heads, activation patching.",
+                  no_args_is_help=True)
+Opt, Arg = typer.Option, typer.Argument
+CheckpointArg = Annotated[Optional[str], Arg(help="Run folder, checkpoint folder, run name or pretrained name "
+                                                  "(default: the most recent run).", show_default=False)]
+CheckpointOpt = Annotated[Optional[str], Opt("--checkpoint", "-c", help="Same as the CHECKPOINT argument.",
+                                              show_default=False)]
+JsonOpt = Annotated[bool, Opt("--json", help="Print one JSON object on stdout instead of tables.")]
+PlotOpt = Annotated[Optional[str], Opt("--plot", metavar="FILE.png", help="Also save a heatmap (needs matplotlib).")]
+BosOpt = Annotated[bool, Opt("--bos/--no-bos", help="Put the end-of-text token in front, as TransformerLens does.")]
+DemoOpt = Annotated[bool, Opt("--demo", help="Run the built-in examples.")]
+STYLES = {"Critical": "bold red", "Important": "yellow", "Moderate": "cyan", "Minimal": "dim",
+          "previous-token": "bold green", "induction": "bold magenta", "duplicate-token": "magenta",
+          "first-token": "blue", "current-token": "cyan", "uniform": "dim", "focused": "yellow", "mixed": ""}
+
+
+def _load(checkpoint, checkpoint_option=None):
+    from gptscratch.checkpoint import load_checkpoint
+
+    if checkpoint is not None and checkpoint_option is not None and checkpoint != checkpoint_option:
+        raise UsageError("give the checkpoint once: as the CHECKPOINT argument or as --checkpoint, not both")
+    checkpoint = checkpoint if checkpoint is not None else checkpoint_option
+    loaded = load_checkpoint(checkpoint, device=announce_device())
+    log(f"checkpoint: {loaded.path}")
+    return loaded
+
+
+def _label(tokenizer, token) -> str:
+    """A token as readable text: spaces shown as ␣, control characters and stray bytes escaped."""
+    raw = tokenizer.decode_bytes([int(token)])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return repr(raw)[2:-1]
+    return repr(text)[1:-1].replace(" ", "␣")
+
+
+def _styled(text: str, style_key: str) -> str:
+    style = STYLES.get(style_key, "")
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+
+def _text_ids(loaded, text, bos: bool, demo: bool = False) -> list[int]:
+    if text is None and not sys.stdin.isatty():
+        text = sys.stdin.read()
+    if not text:
+        raise UsageError("no text to analyse; pass --text \"...\" (or pipe it on stdin), or try --demo")
+    try:
+        ids = _encode(loaded.tokenizer, text, bos)
+    except UsageError as error:
+        if not demo:
+            raise
+        raise UsageError(f"the built-in demo text does not fit this model's tokenizer ({error}); "
+                         "pass your own --text instead of --demo") from None
+    if len(ids) > loaded.model.config.context_length:
+        raise UsageError(f"the text has {len(ids)} tokens but the model's context is "
+                         f"{loaded.model.config.context_length}; shorten --text")
+    return ids
+
+
+def _encode(tokenizer, text: str, bos: bool) -> list[int]:
+    from gptscratch.interpret.demos import encode_text
+
+    return encode_text(tokenizer, text, bos)
+
+
+def _plot(path, maps, title=""):
+    from gptscratch.interpret.plots import save_heatmaps
+
+    log(f"plot: {save_heatmaps(path, maps, title)}")
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+@app.command("logit-lens")
+def logit_lens_command(
+    checkpoint: CheckpointArg = None,
+    checkpoint_option: CheckpointOpt = None,
+    text: Annotated[Optional[str], Opt("--text", "-t", help="Text to read (default: stdin when piped).")] = None,
+    target: Annotated[Optional[str], Opt(help="The correct continuation after the text (its first token is used).")] = None,
+    k: Annotated[int, Opt("--k", "-k", help="Top predictions shown per layer.")] = 5,
+    position: Annotated[Optional[int], Opt(help="Position detailed (default: the last one with a known answer).")] = None,
+    include_mid: Annotated[bool, Opt("--include-mid", help="Also read between attention and MLP (sequential blocks only).")] = False,
+    bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
+) -> None:
+    """What each layer would predict (final norm applied). Example: gptscratch interpret logit-lens RUN --demo"""
+    from gptscratch.interpret import logit_lens
+    from gptscratch.interpret.demos import LENS_TEXTS, first_token
+    from gptscratch.interpret.plots import Heatmap
+
+    if k < 1:
+        raise UsageError(f"--k must be ≥ 1 (got {k})")
+    loaded = _load(checkpoint, checkpoint_option)
+    tokenizer, results, maps = loaded.tokenizer, [], []
+    inputs = [(t, None) for t in LENS_TEXTS] if demo else [(None, target)]
+    for item_text, item_target in inputs:
+        ids = _text_ids(loaded, item_text if demo else text, bos, demo)
+        answer = first_token(tokenizer, item_target)[0] if item_target else None
+        lens = logit_lens(loaded.model, ids, k=k, target=answer, incl_mid=include_mid)
+        known = [i for i, t in enumerate(lens.targets) if t is not None]
+        pos = position if position is not None else (known[-1] if known else len(ids) - 1)
+        if not -len(ids) <= pos < len(ids):
+            raise UsageError(f"--position {pos} is outside the {len(ids)} tokens of the text")
+        pos %= len(ids)
+        results.append({**lens.to_dict(lambda t: _label(tokenizer, t)), "position": pos})
+        if json_output:
+            continue
+        shown = list(range(max(0, len(ids) - 12), len(ids)))
+        rows = []
+        for s, label in enumerate(lens.labels):
+            cells = []
+            for p in shown:
+                top = lens.top_ids[s][p][0]
+                word = escape(_label(tokenizer, top))
+                cells.append(f"[bold green]{word}[/]" if top == lens.targets[p] else word)
+            rows.append([label, *cells])
+        show(table("top-1 prediction after each layer (green = the correct next token)",
+                   ["layer", *[escape(_label(tokenizer, ids[p])) for p in shown]], rows))
+        correct = lens.targets[pos]
+        detail = [[label, ", ".join(f"{escape(_label(tokenizer, t))} {100 * pr:.1f}%" for t, pr in
+                                     zip(lens.top_ids[s][pos], lens.top_probs[s][pos])),
+                   lens.target_rank[s][pos], _pct(lens.target_prob[s][pos])] for s, label in enumerate(lens.labels)]
+        title = (f"after {escape(repr(_label(tokenizer, ids[pos])))} (position {pos}); correct next token: "
+                 f"{escape(repr(_label(tokenizer, correct))) if correct is not None else 'unknown (give --target)'}")
+        show(table(title, ["layer", f"top {k}", "correct rank", "correct prob"], detail))
+        probs = [[p if p is not None else None for p in layer] for layer in lens.target_prob]
+        maps.append(Heatmap(probs, "probability of the correct next token", lens.labels,
+                            [_label(tokenizer, t) for t in ids], "position", "layer", 0.0, 1.0,
+                            annotations=[[_label(tokenizer, row[p][0])[:6] for p in range(len(ids))]
+                                         for row in lens.top_ids]))
+    if json_output:
+        print_json(results if demo else results[0])
+    if plot:
+        _plot(plot, maps or [Heatmap(r["target_prob"], "probability of the correct next token", r["labels"],
+                                     r["token_strings"], "position", "layer", 0.0, 1.0) for r in results])
+
+
+@app.command("attention")
+def attention_command(
+    checkpoint: CheckpointArg = None,
+    checkpoint_option: CheckpointOpt = None,
+    text: Annotated[Optional[str], Opt("--text", "-t", help="Text to read (default: stdin when piped).")] = None,
+    layer: Annotated[Optional[int], Opt(help="Only this layer.")] = None,
+    head: Annotated[Optional[int], Opt(help="Show this head's pattern (needs --layer).")] = None,
+    bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
+) -> None:
+    """Classify every head (previous-token, first-token, duplicate, induction, uniform, focused …)."""
+    from gptscratch.interpret import analyse_heads, attention_patterns
+    from gptscratch.interpret.demos import ATTENTION_TEXT
+    from gptscratch.interpret.heads import DETECTORS
+    from gptscratch.interpret.plots import Heatmap
+
+    loaded = _load(checkpoint, checkpoint_option)
+    config, tokenizer = loaded.model.config, loaded.tokenizer
+    if head is not None and layer is None:
+        raise UsageError("--head needs --layer too, e.g. --layer 0 --head 1")
+    if layer is not None and not 0 <= layer < config.n_layer:
+        raise UsageError(f"--layer must be in 0..{config.n_layer - 1} (got {layer})")
+    if head is not None and not 0 <= head < config.n_head:
+        raise UsageError(f"--head must be in 0..{config.n_head - 1} (got {head})")
+    ids = _text_ids(loaded, ATTENTION_TEXT if demo else text, bos, demo)
+    if len(ids) < 2:
+        raise UsageError("attention analysis needs at least two tokens; give a longer --text")
+    profiles = analyse_heads(loaded.model, ids, None if layer is None else [layer])
+    labels = [_label(tokenizer, t) for t in ids]
+    pattern = None
+    if layer is not None:
+        pattern = attention_patterns(loaded.model, ids, [layer])[0, 0].float()      # (nh, T, T)
+    if json_output:
+        out = {"tokens": ids, "token_strings": labels, "heads": [p.to_dict() for p in profiles]}
+        if head is not None:
+            out["pattern"] = pattern[head].tolist()
+        print_json(out)
+    else:
+        short = {"previous_token": "prev", "first_token": "first", "current_token": "self",
+                 "duplicate_token": "dup", "induction": "induct"}
+        rows = [[p.name, _styled(f"{p.kind} ({p.confidence:.2f})", p.kind), *[f"{p.scores[d]:.3f}" for d in DETECTORS],
+                 f"{p.normalized_entropy:.3f}"] for p in profiles]
+        show(table("attention heads (scores: TransformerLens detection score Σ A⊙D / Σ A)",
+                   ["head", "kind", *[short[d] for d in DETECTORS], "entropy (0-1)"], rows))
+        if head is not None:
+            where = []
+            for q in range(len(ids)):
+                weights, keys = pattern[head, q].topk(min(3, q + 1))
+                where.append([escape(labels[q]), ", ".join(f"{escape(labels[k_])}@{k_} {w:.2f}"
+                                                           for w, k_ in zip(weights.tolist(), keys.tolist()))])
+            show(table(f"where L{layer}H{head} looks (top 3 keys per query)", ["query", "attends to"], where))
+    if plot:
+        if head is not None:
+            maps = [Heatmap(pattern[head].tolist(), f"L{layer}H{head} attention", labels, labels, "key", "query", 0, 1)]
+        elif layer is not None:
+            maps = [Heatmap(pattern[h].tolist(), f"L{layer}H{h}", labels, labels, "key", "query", 0, 1)
+                    for h in range(config.n_head)]
+        else:
+            maps = [Heatmap([[p.scores[d] for p in profiles if p.layer == lay] for lay in range(config.n_layer)],
+                            d.replace("_", "-"), [str(lay) for lay in range(config.n_layer)],
+                            [str(h) for h in range(config.n_head)], "head", "layer", 0, 1) for d in DETECTORS]
+        _plot(plot, maps)
+
+
+@app.command("induction-heads")
+def induction_heads_command(
+    checkpoint: CheckpointArg = None,
+    checkpoint_option: CheckpointOpt = None,
+    length: Annotated[Optional[int], Opt(help="Random tokens per copy (default: min(50, (context-1)/2)).")] = None,
+    batch: Annotated[int, Opt(help="Random sequences averaged.")] = 4,
+    seed: Annotated[int, Opt(help="Seed of the random tokens.")] = 0,
+    top: Annotated[int, Opt(help="Heads listed.")] = 10,
+    bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
+) -> None:
+    """Rank heads by induction score on repeated random tokens; find the previous-token heads feeding them."""
+    from gptscratch.interpret import analyse_heads, find_induction_heads, repeated_random_tokens
+    from gptscratch.interpret.demos import ATTENTION_TEXT
+    from gptscratch.interpret.plots import Heatmap
+
+    loaded = _load(checkpoint, checkpoint_option)
+    config, tokenizer = loaded.model.config, loaded.tokenizer
+    offset = 1 if bos else 0
+    length = length if length is not None else min(50, (config.context_length - offset) // 2)
+    if length < 2 or offset + 2 * length > config.context_length:
+        raise UsageError(f"--length must be in 2..{(config.context_length - offset) // 2} for a context of "
+                         f"{config.context_length} (two copies must fit)")
+    if batch < 1 or top < 1:
+        raise UsageError("--batch and --top must be ≥ 1")
+    tokens = repeated_random_tokens(tokenizer.vocab_size, length, batch, seed,
+                                    tokenizer.eot_id if bos else None, exclude=(tokenizer.eot_id,))
+    report = find_induction_heads(loaded.model, tokens.to(next(loaded.model.parameters()).device), length, offset)
+    result = report.to_dict()
+    if demo:
+        profiles = analyse_heads(loaded.model, _text_ids(loaded, ATTENTION_TEXT, bos, demo=True))
+        by_name = {p.name: p for p in profiles}
+        result["demo_text"] = {"text": ATTENTION_TEXT, "induction_scores": {
+            h.name: by_name[h.name].scores["induction"] for h in report.ranked[:top]}}
+    if json_output:
+        print_json(result)
+    else:
+        show(table(escape(f"repeated random tokens: {batch} × [{'bos, ' if bos else ''}S, S], |S| = {length}"),
+                   ["loss on copy 1", "loss on copy 2", "in-context loss drop"],
+                   [[f"{report.loss_first_copy:.3f}", f"{report.loss_second_copy:.3f}", f"{report.loss_drop:.3f}"]]))
+        rows = []
+        for rank, h in enumerate(report.ranked[:top], 1):
+            fed = "; ".join(f"{f.name} (prev {f.previous_token_score:.2f}; ablated → {f.score_after_ablation:.2f})"
+                            for f in h.feeders)
+            extra = [result["demo_text"]["induction_scores"][h.name]] if demo else []
+            rows.append([rank, h.name, _styled(f"{h.score:.3f}", "induction" if h.score >= 0.4 else "mixed"),
+                         f"{h.previous_token_score:.3f}", *[f"{e:.3f}" for e in extra], fed or "-"])
+        show(table("induction score = attention from copy 2 to the token after the earlier occurrence",
+                   ["rank", "head", "induction", "prev-token", *(["on demo text"] if demo else []),
+                    "fed by (zero-ablated: its induction score)"], rows))
+    if plot:
+        layers, heads = [str(i) for i in range(config.n_layer)], [str(i) for i in range(config.n_head)]
+        _plot(plot, [Heatmap(report.scores, "induction score", layers, heads, "head", "layer", 0, 1),
+                     Heatmap(report.previous_token_scores, "previous-token score", layers, heads, "head", "layer", 0, 1)])
+
+
+@app.command("patch")
+def patch_command(
+    checkpoint: CheckpointArg = None,
+    checkpoint_option: CheckpointOpt = None,
+    clean: Annotated[Optional[str], Opt(help="Prompt whose answer is right.")] = None,
+    corrupted: Annotated[Optional[str], Opt(help="Same length, one detail changed.")] = None,
+    target: Annotated[Optional[str], Opt(help="The clean answer (first token used), e.g. ' Mary'.")] = None,
+    foil: Annotated[Optional[str], Opt(help="The competing answer (default: the corrupted run's best other token).")] = None,
+    top: Annotated[int, Opt(help="Strongest effects listed.")] = 10,
+    bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
+) -> None:
+    """Activation patching: how much of the clean answer each activation restores (0% corrupted, 100% clean)."""
+    from gptscratch.interpret import activation_patching, assess, run_with_hooks
+    from gptscratch.interpret.demos import PatchExample, first_token, patch_examples
+    from gptscratch.interpret.plots import Heatmap
+
+    loaded = _load(checkpoint, checkpoint_option)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    if demo:
+        examples = patch_examples(tokenizer, model.config.context_length, bos)
+    else:
+        if clean is None or corrupted is None or target is None:
+            raise UsageError("patch needs --clean, --corrupted and --target (or --demo for built-in examples)")
+        clean_ids, corrupted_ids = _text_ids(loaded, clean, bos), _text_ids(loaded, corrupted, bos)
+        target_id = first_token(tokenizer, target)[0]
+        if foil is not None:
+            foil_id = first_token(tokenizer, foil)[0]
+        else:
+            ranked = run_with_hooks(model, corrupted_ids, {})[0, -1].argsort(descending=True)[:2].tolist()
+            foil_id = ranked[0] if ranked[0] != target_id else ranked[1]
+        if foil_id == target_id:
+            raise UsageError("--target and --foil start with the same token; choose answers that differ in their first token")
+        examples = [PatchExample("custom", "", clean_ids, corrupted_ids, target_id, foil_id)]
+    results, maps = [], []
+    for example in examples:
+        result = activation_patching(model, example.clean, example.corrupted, example.target, example.foil)
+        labels = [_label(tokenizer, t) for t in example.clean]
+        record = {"name": example.name, "description": example.description, **result.to_dict(),
+                  "token_strings": labels, "target_string": _label(tokenizer, example.target),
+                  "foil_string": _label(tokenizer, example.foil)}
+        record["assessment"] = {"resid": [[assess(v) for v in row] for row in result.resid],
+                                "heads": [[assess(v) for v in row] for row in result.heads]}
+        results.append(record)
+        maps += [Heatmap(result.resid, f"{example.name}: residual stream", result.resid_labels, labels,
+                         "position", "patched activation", diverging=True),
+                 Heatmap(result.heads, f"{example.name}: attention heads (hook_z)",
+                         [str(i) for i in range(model.config.n_layer)], [str(i) for i in range(model.config.n_head)],
+                         "head", "layer", diverging=True)]
+        if json_output:
+            continue
+        if example.description:
+            log(f"{example.name}: {example.description}")
+        if abs(result.clean_logit_diff - result.corrupted_logit_diff) < 0.1:
+            warn(f"{example.name}: the clean and corrupted logit differences are only "
+                 f"{abs(result.clean_logit_diff - result.corrupted_logit_diff):.3g} apart, so the percentages "
+                 "mostly amplify noise; use prompts whose answers the model actually tells apart")
+        show(table("logit(target) − logit(foil), last position",
+                   ["target", "foil", "clean", "corrupted"],
+                   [[escape(record["target_string"]), escape(record["foil_string"]),
+                     f"{result.clean_logit_diff:.3f}", f"{result.corrupted_logit_diff:.3f}"]]))
+        cells = [(v, label, f"{labels[p]}@{p}") for label, row in zip(result.resid_labels, result.resid)
+                 for p, v in enumerate(row)]
+        cells += [(v, f"L{lay}H{h}", "all positions") for lay, row in enumerate(result.heads) for h, v in enumerate(row)]
+        cells.sort(key=lambda c: abs(c[0]), reverse=True)
+        rows = [[label, escape(where), _styled(_pct(v), assess(v)), _styled(assess(v), assess(v))]
+                for v, label, where in cells[:top]]
+        show(table("strongest effects (0% = corrupted, 100% = clean)",
+                   ["activation", "position", "recovered", "assessment"], rows))
+    if json_output:
+        print_json(results if demo else results[0])
+    if plot:
+        _plot(plot, maps)

@@ -1,0 +1,24 @@
+"""Interpretability: look inside a trained GPT and check what you see by intervening.
+
+    cache.py       ActivationCache, run_with_cache / run_with_hooks, hooks(): read and replace named activations
+    logit_lens.py  what each layer would predict (final norm applied, as TransformerLens's accumulated_resid)
+    heads.py       attention patterns, detection scores (TransformerLens's), head classification, entropy
+    induction.py   induction heads on repeated random tokens, and the previous-token heads that feed them
+    patching.py    activation patching over residual positions and heads, logit difference recovered
+    plots.py       heatmaps (matplotlib, optional)
+    demos.py       built-in examples for `--demo`
+
+Everything here works on any gptscratch GPT (sequential or parallel blocks, with or without MLPs, any
+positional scheme) through the model's hook points; nothing is estimated where it can be measured.
+"""
+
+from .cache import ActivationCache, hook_name, hooks, run_with_cache, run_with_hooks, select_names
+from .heads import HeadProfile, analyse_heads, attention_patterns, detection_patterns, detection_score
+from .induction import InductionReport, find_induction_heads, repeated_random_tokens
+from .logit_lens import LogitLens, logit_lens
+from .patching import PatchingResult, activation_patching, assess, logit_difference, patch_recovered
+
+__all__ = ["ActivationCache", "HeadProfile", "InductionReport", "LogitLens", "PatchingResult", "activation_patching",
+           "analyse_heads", "assess", "attention_patterns", "detection_patterns", "detection_score",
+           "find_induction_heads", "hook_name", "hooks", "logit_difference", "logit_lens", "patch_recovered",
+           "repeated_random_tokens", "run_with_cache", "run_with_hooks", "select_names"]
