@@ -1,16 +1,19 @@
-"""TrainConfig: every knob of a training run, the presets, and budget parsing.
+"""TrainConfig: every knob of a training run, the presets, recipe files, and budget parsing.
 
-A preset is a named set of TrainConfig values; any flag the user passes overrides the preset's value, so
-`--preset quick --max-time 30s` is the quick recipe with a shorter budget. The effective config is saved in
-every checkpoint (trainer_state.json), which is what makes `--resume` able to continue the same run.
+Precedence, lowest first: TrainConfig defaults < preset (+ its variant for the tokenizer in use) < `--config
+FILE` < command-line flags. So `--preset quick --max-time 30s` is the quick recipe with a shorter budget.
+The effective config is saved in every checkpoint (trainer_state.json), which is what makes `--resume`
+able to continue the same run.
 
-Tokens per optimizer step = batch_size × context_length × grad_accum.
+Tokens per optimizer step = batch_size × context_length × grad_accum (global: under torchrun the
+grad_accum micro-batches are divided across the ranks, so the step is the same size whatever N).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 from ..errors import UsageError
 
@@ -24,8 +27,12 @@ class TrainConfig:
     """A named model shape (gptscratch.model.SIZES); `model` overrides individual fields."""
     model: dict = field(default_factory=dict)
     """ModelConfig overrides, e.g. {"n_layer": 4, "positional": "rope"}."""
+    init_from: str | None = None
+    """Start from these weights (a checkpoint or run folder, a run name, a pretrained name) — fine-tuning."""
     batch_size: int = 16
+    """Sequences per micro-batch (per process under torchrun)."""
     grad_accum: int = 1
+    """Micro-batches per optimizer step, in total over all processes."""
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
     warmup: float = 0.05
@@ -37,13 +44,20 @@ class TrainConfig:
     max_steps: int | None = None
     max_time: float | None = None
     """Wall-clock budget in seconds (training time; evaluation and saving included)."""
+    max_tokens: int | None = None
     eval_every: int = 100
     eval_batches: int = 20
+    sample_tokens: int = 64
+    """Length of the sample generated at each evaluation (0: none)."""
     save_every: int | None = None
     """Checkpoint interval in steps; None saves at each evaluation and at the end."""
     log_every: int = 10
     seed: int = 1337
     precision: str = "auto"
+    compile: bool | None = None
+    """torch.compile the model; None = on for CUDA, off elsewhere (on CPU it costs 30–45 s and gained nothing)."""
+    debug: bool = False
+    """Anomaly detection + per-step gradient/activation statistics (slow; for NaN hunting)."""
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "grad_accum", "eval_every", "eval_batches", "log_every")
@@ -54,14 +68,24 @@ class TrainConfig:
             raise UsageError(f"--lr must be positive (got {self.lr})")
         if not 0 <= self.warmup < 1:
             raise UsageError(f"--warmup is a fraction of the run in [0, 1) (got {self.warmup})")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise UsageError(f"--max-steps must be at least 1 (got {self.max_steps})")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise UsageError(f"--min-lr-ratio is a fraction of --lr in [0, 1] (got {self.min_lr_ratio})")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise UsageError(f"--beta1 and --beta2 must be in [0, 1) (got {self.beta1}, {self.beta2})")
+        for name in ("max_steps", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
         if self.max_time is not None and self.max_time <= 0:
             raise UsageError(f"--max-time must be positive (got {self.max_time})")
-        if self.max_steps is None and self.max_time is None:
-            raise UsageError("give the run a budget: --max-steps N and/or --max-time DURATION (e.g. 2m)")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            raise UsageError("--grad-clip and --weight-decay cannot be negative")
+        if self.max_steps is None and self.max_time is None and self.max_tokens is None:
+            raise UsageError("give the run a budget: --max-steps N, --max-time DURATION (e.g. 2m) "
+                             "and/or --max-tokens N (e.g. 50M)")
+        if self.grad_clip < 0 or self.weight_decay < 0 or self.sample_tokens < 0:
+            raise UsageError("--grad-clip, --weight-decay and --sample-tokens cannot be negative")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise UsageError(f"--precision must be auto, fp32 or bf16 (got {self.precision!r}); "
+                             "fp16 is not offered: it is slow on CPUs and needs loss scaling on GPUs")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,29 +99,111 @@ class TrainConfig:
         return replace(self, **changes)
 
 
-# Presets. quick: chosen by measurement on a 2-core CPU (see README "What the quick preset trains"):
-# byte-level tokens keep the output layer tiny (257 ids vs 100k for cl100k, where the LM head is ~80% of a
-# step), and a 4-layer × 192-wide model at context 128 learns the builtin corpus's shape within two minutes.
+# Presets. quick: chosen by measurement on a 2-core CPU (docs/training.md "Presets"): byte-level tokens keep
+# the output layer tiny (257 ids vs 100k for cl100k, where the LM head is ~80% of a step), and a 4-layer ×
+# 192-wide model at context 128 learns the builtin corpus's shape within two minutes.
+# medium / full: FineWeb-Edu (the `fineweb-edu` source) with cl100k_base on one GPU; the seeds' 16× gradient
+# accumulation gives ~0.26M / ~0.5M-token optimizer steps. Sizes and expected times: docs/training.md.
 PRESETS: dict[str, dict] = {
     "quick": dict(data="builtin", tokenizer="byte", size="mini",
                   model={"d_model": 192, "n_head": 4, "n_layer": 4, "context_length": 128},
                   batch_size=16, lr=2e-3, warmup=0.03, max_time=110.0, eval_every=100, eval_batches=10),
+    "medium": dict(data="fineweb-edu", tokenizer="cl100k_base", size="medium",
+                   batch_size=32, grad_accum=16, lr=1e-3, warmup=0.05, max_tokens=1_000_000_000,
+                   eval_every=250, eval_batches=40, save_every=250),
+    "full": dict(data="fineweb-edu", tokenizer="cl100k_base", size="gpt2",
+                 batch_size=16, grad_accum=32, lr=6e-4, warmup=0.05, max_tokens=3_300_000_000,
+                 eval_every=500, eval_batches=40, save_every=500),
+}
+
+# Variants of a preset for one tokenizer, applied on top of it when that tokenizer is in use. quick + char:
+# measured by benchmarks/quality_per_minute.py (docs/training.md "Quality per minute").
+PRESET_VARIANTS: dict[tuple[str, str], dict] = {
+    ("quick", "char"): dict(model={"d_model": 192, "n_head": 4, "n_layer": 4, "context_length": 128},
+                            batch_size=16, lr=2e-3, warmup=0.03),
 }
 
 
-def preset_config(preset: str | None, **overrides) -> TrainConfig:
-    """The TrainConfig of a preset (or the defaults), with every non-None override applied."""
+def preset_config(preset: str | None, file_values: dict | None = None, **overrides) -> TrainConfig:
+    """The TrainConfig of a preset (or the defaults), then a recipe file's values, then non-None overrides."""
     base: dict = {}
+    file_values = dict(file_values or {})
+    preset = overrides.pop("preset", None) or preset or file_values.pop("preset", None)
+    file_values.pop("preset", None)
     if preset is not None:
         if preset not in PRESETS:
             raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         base = dict(PRESETS[preset])
-    model = {**base.pop("model", {}), **(overrides.pop("model", None) or {})}
+        tokenizer = overrides.get("tokenizer") or file_values.get("tokenizer") or base.get("tokenizer")
+        variant = dict(PRESET_VARIANTS.get((preset, tokenizer), {}))
+        base["model"] = {**base.get("model", {}), **variant.pop("model", {})}
+        base.update(variant)
+    model = {**base.pop("model", {}), **file_values.pop("model", {}), **(overrides.pop("model", None) or {})}
+    base.update(file_values)
     base.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(model=model, **base)
 
 
+_MODEL_KEYS = ("n_layer", "n_head", "d_model", "d_ff", "context_length", "dropout", "positional", "bias",
+               "activation", "norm_placement", "tie_weights", "block_layout")
+
+
+def load_config_file(path: str | Path) -> dict:
+    """A saved recipe (TOML or YAML) → dict of TrainConfig values (+ optional "preset").
+
+    Keys are TrainConfig fields (dashes or underscores); model fields may sit at top level or in a [model]
+    table. Budgets may be strings: max_time = "3m", max_tokens = "50M"."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UsageError(f"config file {path} does not exist; pass a .toml or .yaml recipe")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python < 3.11
+                import tomli as tomllib
+            raw = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ModuleNotFoundError:
+                raise UsageError("YAML recipes need pyyaml (`pip install pyyaml`); or write the recipe "
+                                 "as TOML") from None
+            raw = yaml.safe_load(text) or {}
+        else:
+            raise UsageError(f"config file {path} must end in .toml, .yaml or .yml")
+    except UsageError:
+        raise
+    except Exception as exc:  # tomllib.TOMLDecodeError / yaml.YAMLError
+        raise UsageError(f"cannot parse {path}: {' '.join(str(exc).split())}; fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path} must hold a table of settings (key = value), not {type(raw).__name__}")
+    known = {f.name for f in fields(TrainConfig)} | {"preset"}
+    values: dict = {}
+    model = dict(raw.pop("model", None) or {})
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name == "model_size":
+            name = "size"
+        if name in _MODEL_KEYS:
+            model[name] = value
+        elif name in known:
+            values[name] = value
+        else:
+            raise UsageError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(known))}, "
+                             f"and model fields {', '.join(_MODEL_KEYS)}")
+    if "max_time" in values:
+        values["max_time"] = parse_duration(values["max_time"])
+    if "max_tokens" in values:
+        values["max_tokens"] = parse_count(values["max_tokens"])
+    if model:
+        values["model"] = {k.replace("-", "_"): v for k, v in model.items()}
+    return values
+
+
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
+_COUNTS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
 
 
 def parse_duration(text: str | float | None) -> float | None:
@@ -108,3 +214,13 @@ def parse_duration(text: str | float | None) -> float | None:
     if not match:
         raise UsageError(f"cannot read duration {text!r}; use seconds or a unit, e.g. 90s, 3m, 1h")
     return float(match.group(1)) * _UNITS[match.group(2) or ""]
+
+
+def parse_count(text: str | int | None) -> int | None:
+    """'50000' / '50k' / '2.5M' / '1B' / '1e9' → an integer count."""
+    if text is None or isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmbgt]?)\s*", str(text).lower())
+    if not match:
+        raise UsageError(f"cannot read count {text!r}; use a number with an optional unit, e.g. 50M, 2.5B")
+    return int(round(float(match.group(1)) * _COUNTS[match.group(2)]))

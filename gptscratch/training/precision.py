@@ -33,7 +33,7 @@ def resolve_precision(precision: str, device: str) -> str:
         raise ValueError(f"precision must be one of {PRECISIONS}")
     if precision != "auto":
         return precision
-    if device == "cuda":
+    if device.startswith("cuda"):
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     if device == "cpu":
         return "bf16" if cpu_has_native_bf16() else "fp32"
@@ -45,5 +45,5 @@ def autocast(precision: str, device: str):
     import torch
 
     if precision == "bf16":
-        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+        return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
     return contextlib.nullcontext()

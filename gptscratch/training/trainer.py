@@ -1,36 +1,39 @@
 """The training loop: batches in, a better model and its checkpoints out.
 
-One optimizer step:
-    for each of grad_accum micro-batches (B, T):
-        loss = cross_entropy(model(x), y) / grad_accum      (dividing makes the sum a mean over micro-batches)
-        loss.backward()                                      (gradients add up across micro-batches)
-    clip the global gradient norm to grad_clip               (one bad batch cannot throw the weights far)
+One optimizer step (M = grad_accum micro-batches in total, M / N on each of N ranks; see distributed.py):
+    for each of this rank's micro-batches (B, T):
+        loss = cross_entropy(model(x), y) / (M / N)   (dividing makes the sum a mean over micro-batches)
+        loss.backward()                               (gradients add up; DDP averages across ranks on the last)
+    clip the global gradient norm to grad_clip        (one bad batch cannot throw the weights far)
     set lr from the schedule; AdamW step; zero gradients
 
 Every eval_every steps the validation loss is measured on the same fixed windows (so numbers are comparable
-over the run), the run's `latest/` checkpoint is saved, and `best/` when validation improved. Every value the
-loop needs to continue — weights, AdamW moments, RNG and sampler states, step, elapsed time — is in the
-checkpoint, so `--resume` continues exactly: N steps in one go equal N/2 + resume N/2.
+over the run) and a short sample is generated; `latest/` is saved every save_every steps and `best/` when
+validation improved. Every value the loop needs to continue — weights, AdamW moments, RNG and sampler states,
+step, elapsed time — is in the checkpoint, so `--resume` continues exactly: N steps in one go equal
+N/2 + resume N/2.
 
-The loop never prints: it reports through `progress(event: dict)` and writes `metrics.jsonl` in the run folder.
+The loop never prints: it reports through `progress(event: dict)` and writes metrics.jsonl in the run folder.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import checkpoint as ckpt
-from ..atomic import atomic_write_text
 from ..errors import GptScratchError, TrainingError
 from ..paths import runs_root
+from . import distributed, metrics
 from .config import TrainConfig
 from .schedule import learning_rate
+from .setup import initial_weights, resolve_data, wrap_model
+from .state import capture_state, restore_state
 
-METRICS_FILE = "metrics.jsonl"
+METRICS_FILE = metrics.METRICS_FILE
 
 
 class TrainingInterrupted(GptScratchError):
@@ -72,53 +75,71 @@ def resume_config(run: str) -> tuple[Path, TrainConfig]:
     return path, TrainConfig.from_dict(state["train_config"])
 
 
+def _ignore(event: dict) -> None:
+    pass
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, device: str = "cpu", run_dir: Path | None = None,
                  resume_from: Path | None = None, progress=None, label: str | None = None):
         import torch
 
-        from ..data import WindowSampler, resolve_dataset
-        from ..model import GPT, model_config, pad_vocab
-        from .optimizer import build_optimizer, load_optimizer_state
+        from ..data import WindowSampler
+        from ..model import GPT
+        from .estimate import estimate_run
+        from .optimizer import build_optimizer
         from .precision import resolve_precision
+        from .preflight import check_run_dir
 
-        self.config, self.device, self.emit = config, device, progress or (lambda event: None)
+        self.dist, device = distributed.init(device)
+        self.config, self.device = config, device
+        self.emit = (progress or _ignore) if self.dist.is_main else _ignore
         self.precision = resolve_precision(config.precision, device)
-        self.dataset = resolve_dataset(config.data, config.tokenizer, progress=self.emit)
+        self.dataset = resolve_data(config, self.dist, self.emit)
         self.tokenizer = self.dataset.tokenizer
-        try:
-            self.model_config = model_config(config.size, pad_vocab(self.tokenizer.vocab_size), **config.model)
-        except (KeyError, ValueError, TypeError) as exc:
-            from ..errors import UsageError
-            raise UsageError(f"invalid model settings: {exc.args[0] if exc.args else exc}") from None
+        self.micro_steps = distributed.local_accumulation(config.grad_accum, self.dist)
         torch.manual_seed(config.seed)
+        self.model_config, initial_state, trainer_state = initial_weights(config, self.tokenizer, device,
+                                                                          resume_from)
         with torch.device(device):
             self.model = GPT(self.model_config)
-        self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay,
-                                         (config.beta1, config.beta2), device)
-        ctx = self.model_config.context_length
-        self.sampler = WindowSampler(self.dataset, "train", config.batch_size, ctx, seed=config.seed)
-        self.step, self.tokens, self.elapsed = 0, 0, 0.0
+        if initial_state is not None:
+            self.model.load_state_dict(initial_state)
+        self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, (config.beta1, config.beta2),
+                                         device)
+        self.sampler = WindowSampler(self.dataset, "train", config.batch_size, self.model_config.context_length,
+                                     seed=config.seed, rank=self.dist.rank, world_size=self.dist.world_size)
+        self.step, self.tokens, self.elapsed, self.last_lr = 0, 0, 0.0, 0.0
         self.best_val_loss: float | None = None
         self.run_dir = Path(run_dir) if run_dir else new_run_dir(label or config.size)
-        if resume_from is not None:
-            tensors, state = ckpt.load_trainer_state(resume_from)
-            loaded = ckpt.load_checkpoint(resume_from, device=device)
-            self.model.load_state_dict(loaded.model.state_dict())
-            load_optimizer_state(self.optimizer, tensors, state["optimizer_param_groups"])
-            self.sampler.load_state_dict(_unflatten(tensors, state, "sampler."))
-            torch.set_rng_state(tensors["rng.torch"])
+        if self.dist.rank > 0:  # different dropout masks per rank; rank 0 continues exactly as one process
+            torch.manual_seed(config.seed + self.dist.rank)
+        if trainer_state is not None:
+            state = restore_state(self, *trainer_state)
             self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed"]
             self.best_val_loss = state.get("best_val_loss")
             self.run_dir = Path(resume_from).parent
-            self._truncate_metrics(self.step)
+        self.estimate = estimate_run(self.model_config, config.batch_size, config.grad_accum, self.precision)
+        if self.dist.is_main:
+            check_run_dir(self.run_dir, self.estimate.checkpoint_bytes, resuming=resume_from is not None)
+            if resume_from is not None:
+                metrics.truncate_after(self.run_dir, self.step)
+        self.forward_model, self.compiled = wrap_model(self.model, config, device, self.dist)
 
     # -- pieces ------------------------------------------------------------------------------------------
     def progress_fraction(self) -> float:
         c = self.config
         by_steps = self.step / c.max_steps if c.max_steps else 0.0
         by_time = self.elapsed / c.max_time if c.max_time else 0.0
-        return max(by_steps, by_time)
+        by_tokens = self.tokens / c.max_tokens if c.max_tokens else 0.0
+        return max(by_steps, by_time, by_tokens)
+
+    def stop_reason(self) -> str:
+        c = self.config
+        reasons = [("max_steps", self.step / c.max_steps if c.max_steps else 0.0),
+                   ("max_time", self.elapsed / c.max_time if c.max_time else 0.0),
+                   ("max_tokens", self.tokens / c.max_tokens if c.max_tokens else 0.0)]
+        return max(reasons, key=lambda item: item[1])[0]
 
     def evaluate(self) -> float:
         """Mean loss over eval_batches validation windows — the same evenly spaced windows every time."""
@@ -127,49 +148,71 @@ class Trainer:
         from ..data import eval_batches
         from .precision import autocast
 
+        # Under torchrun the ranks share out the *same* batches one process would use (batch i on rank
+        # i mod N), so validation numbers do not depend on the number of processes.
         self.model.eval()
-        losses = []
+        total = 0.0
         with torch.no_grad():
-            for x, y in eval_batches(self.dataset, "val", self.config.batch_size,
-                                     self.model_config.context_length, self.config.eval_batches):
+            batches = eval_batches(self.dataset, "val", self.config.batch_size, self.model_config.context_length,
+                                   self.config.eval_batches)
+            for index, (x, y) in enumerate(batches):
+                if index % self.dist.world_size != self.dist.rank:
+                    continue
                 with autocast(self.precision, self.device):
                     _, loss = self.model(x.to(self.device), y.to(self.device))
-                losses.append(loss.item())
+                total += loss.item()
         self.model.train()
-        return sum(losses) / len(losses)
+        total = distributed.reduce_mean(total, self.dist, self.device) * self.dist.world_size
+        return total / self.config.eval_batches
 
-    def save(self, name: str = "latest", val_loss: float | None = None) -> Path:
-        import torch
+    def sample(self) -> str | None:
+        """A short generation from the end-of-text token (fixed seed: comparable across evaluations)."""
+        if not self.config.sample_tokens or not self.dist.is_main:
+            return None
+        eot = self.tokenizer.eot_id
+        try:
+            from ..generation.engine import generate_ids
+            from ..generation.sampling import SamplingConfig
 
-        from .optimizer import optimizer_state_tensors
+            ids = list(generate_ids(self.model, [eot], self.config.sample_tokens, SamplingConfig(temperature=0.8),
+                                    seed=self.config.seed, stop_ids=(eot,), vocab_limit=self.tokenizer.vocab_size))
+            return self.tokenizer.decode(ids)
+        except Exception as exc:  # noqa: BLE001 - a sample is a courtesy; it must never end hours of training
+            self.emit({"event": "warning", "message": f"sample generation failed ({type(exc).__name__}: {exc})"})
+            return None
+        finally:
+            self.model.train()
 
-        tensors, param_groups = optimizer_state_tensors(self.optimizer)
-        tensors["rng.torch"] = torch.get_rng_state()
-        sampler_json = _flatten(self.sampler.state_dict(), "sampler.", tensors)
-        training = {"step": self.step, "tokens": self.tokens, "val_loss": val_loss,
-                    "best_val_loss": self.best_val_loss, "elapsed": round(self.elapsed, 3),
-                    "data": self.dataset.name, "precision": self.precision}
-        state = {**training, "train_config": self.config.to_dict(), "optimizer_param_groups": param_groups,
-                 "sampler_json": sampler_json}
-        path = ckpt.save_checkpoint(self.run_dir / name, self.model, self.tokenizer.spec(), training=training,
-                                    state_tensors=tensors, state=state)
+    def save(self, name: str = "latest", val_loss: float | None = None, collective: bool = True) -> Path | None:
+        """Write a checkpoint (rank 0; every rank must call it when `collective`, to gather RNG states)."""
+        tensors, state = capture_state(self, collective)
+        if not self.dist.is_main:
+            return None
+        training = {k: state[k] for k in ("step", "tokens", "val_loss", "best_val_loss", "elapsed", "data",
+                                          "precision")}
+        state["val_loss"] = training["val_loss"] = val_loss
+        try:
+            path = ckpt.save_checkpoint(self.run_dir / name, self.model, self.tokenizer.spec(), training=training,
+                                        state_tensors=tensors, state=state)
+        except OSError as exc:
+            raise TrainingError(f"could not write checkpoint {self.run_dir / name} ({exc.strerror or exc}); the "
+                                f"previous checkpoint is intact — free disk space, then `gptscratch train --resume "
+                                f"{self.run_dir}`") from None
         self.emit({"event": "checkpoint", "path": str(path), "step": self.step})
         return path
 
     def _log(self, record: dict) -> None:
-        with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        if not self.dist.is_main:
+            return
+        try:
+            metrics.append(self.run_dir, record)
+        except OSError as exc:
+            raise TrainingError(f"could not append to {self.run_dir / METRICS_FILE} ({exc.strerror or exc}); "
+                                "free disk space, then resume the run with --resume") from None
 
-    def _truncate_metrics(self, step: int) -> None:
-        """On resume, drop log lines from steps after the checkpoint (they will be trained again)."""
-        path = self.run_dir / METRICS_FILE
-        if path.is_file():
-            lines = [line for line in path.read_text(encoding="utf-8").splitlines()
-                     if line.strip() and json.loads(line).get("step", 0) <= step]
-            atomic_write_text(path, "".join(line + "\n" for line in lines))
-
-    # -- the loop ------------------------------------------------------------------------------------------
-    def train_step(self) -> float:
+    # -- the loop ----------------------------------------------------------------------------------------
+    def train_step(self, monitor=None) -> tuple[float, float]:
+        """One optimizer step; returns (mean micro-batch loss on this rank, gradient norm before clipping)."""
         import torch
 
         from .precision import autocast
@@ -179,46 +222,61 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         total = 0.0
-        for _ in range(c.grad_accum):
+        for micro in range(self.micro_steps):
             x, y = (t.to(self.device) for t in self.sampler.next_batch())
-            with autocast(self.precision, self.device):
-                _, loss = self.model(x, y)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss became {loss.item()} at step {self.step + 1}; the last saved "
-                                    f"checkpoint in {self.run_dir} is intact — lower --lr or check the data")
-            (loss / c.grad_accum).backward()
-            total += loss.item() / c.grad_accum
-        if c.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+            # DDP all-reduces gradients during backward; skip it until the last micro-batch of the step.
+            last = micro == self.micro_steps - 1
+            sync = self.forward_model.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+            with sync:
+                with autocast(self.precision, self.device):
+                    _, loss = self.forward_model(x, y)
+                if not torch.isfinite(loss):
+                    where = f" ({monitor.diagnosis()})" if monitor else " (rerun with --debug to see where)"
+                    raise TrainingError(f"loss became {loss.item()} at step {self.step + 1}{where}; the last saved "
+                                        f"checkpoint in {self.run_dir} is intact — lower --lr or check the data")
+                (loss / self.micro_steps).backward()
+            total += loss.item() / self.micro_steps
+        debug = monitor.step_stats() if monitor else None
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip if c.grad_clip > 0 else math.inf)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.tokens += c.batch_size * self.model_config.context_length * c.grad_accum
         self.last_lr = lr
-        return total
+        if debug is not None:
+            self._log({"step": self.step, "debug": debug})
+            self.emit({"event": "debug", "step": self.step, **debug})
+        return total, float(norm)
 
     def run(self) -> TrainResult:
         c = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if c.debug:
+            from .debug import DebugMonitor
+            monitor = DebugMonitor(self.model)
+        else:
+            monitor = None
         self.model.train()
         self.emit({"event": "start", "run_dir": str(self.run_dir), "parameters": self.model.num_parameters(),
                    "dataset": self.dataset.name, "tokenizer": self.tokenizer.name, "precision": self.precision,
-                   "tokens_per_step": c.batch_size * self.model_config.context_length * c.grad_accum,
-                   "step": self.step, "model": self.model_config.to_dict()})
-        loss, val_loss, stop_reason = math.nan, None, "budget"
+                   "tokens_per_step": self.estimate.tokens_per_step, "step": self.step,
+                   "world_size": self.dist.world_size, "compile": self.compiled, "model": self.model_config.to_dict()})
+        loss, val_loss = math.nan, None
         tokens_at_start, train_time = self.tokens, 0.0
         save_every = c.save_every or c.eval_every
         try:
             while self.progress_fraction() < 1.0:
                 started = time.perf_counter()
-                loss = self.train_step()
+                loss, norm = self.train_step(monitor)
                 spent = time.perf_counter() - started
                 train_time += spent
                 self.elapsed += spent
-                rate = (self.tokens - tokens_at_start) / max(train_time, 1e-9)
+                if self.dist.enabled and c.max_time:  # all ranks must agree on the schedule and on stopping
+                    self.elapsed = distributed.reduce_max(self.elapsed, self.dist, self.device)
                 if self.step % c.log_every == 0 or self.step == 1:
+                    loss = distributed.reduce_mean(loss, self.dist, self.device)
+                    rate = (self.tokens - tokens_at_start) / max(train_time, 1e-9)
                     record = {"step": self.step, "loss": round(loss, 5), "lr": self.last_lr,
-                              "tokens": self.tokens, "tokens_per_s": round(rate, 1),
+                              "grad_norm": round(norm, 4), "tokens": self.tokens, "tokens_per_s": round(rate, 1),
                               "elapsed": round(self.elapsed, 2)}
                     self._log(record)
                     self.emit({"event": "step", "progress": self.progress_fraction(), **record})
@@ -229,19 +287,27 @@ class Trainer:
                     self.save("latest", val_loss)
                 self.elapsed += time.perf_counter() - boundary
         except KeyboardInterrupt:
-            path = self.save("latest", val_loss)
-            raise TrainingInterrupted(f"interrupted at step {self.step}; saved {path} — continue with "
+            path = self.save("latest", val_loss, collective=False)
+            where = f"saved {path}" if path else "rank 0 saved the checkpoint"
+            raise TrainingInterrupted(f"interrupted at step {self.step}; {where} — continue with "
                                       f"`gptscratch train --resume {self.run_dir}`") from None
+        finally:
+            if monitor is not None:
+                monitor.close()
+        loss = distributed.reduce_mean(loss, self.dist, self.device)
         if self.step % c.eval_every != 0:
             val_loss = self._evaluate_and_log()
         self.save("latest", val_loss)
         rate = (self.tokens - tokens_at_start) / max(train_time, 1e-9)
         return TrainResult(self.run_dir, self.step, self.tokens, loss, val_loss, self.best_val_loss,
-                           self.elapsed, rate, stop_reason)
+                           self.elapsed, rate, self.stop_reason())
 
     def _evaluate_and_log(self) -> float:
         val_loss = self.evaluate()
         record = {"step": self.step, "val_loss": round(val_loss, 5), "val_perplexity": round(math.exp(val_loss), 3)}
+        sample = self.sample()
+        if sample is not None:
+            record["sample"] = sample
         self._log(record)
         self.emit({"event": "eval", **record})
         if self.best_val_loss is None or val_loss < self.best_val_loss:
@@ -250,28 +316,16 @@ class Trainer:
         return val_loss
 
 
-def _flatten(state: dict, prefix: str, tensors: dict) -> dict:
-    """Put a state dict's tensors into `tensors` (prefixed) and return the JSON-able rest."""
-    import torch
-
-    rest = {}
-    for key, value in state.items():
-        if torch.is_tensor(value):
-            tensors[prefix + key] = value
-        else:
-            rest[key] = value
-    return rest
-
-
-def _unflatten(tensors: dict, state: dict, prefix: str) -> dict:
-    restored = dict(state.get("sampler_json", {}))
-    restored.update({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    return restored
-
-
 def train(config: TrainConfig, device: str = "cpu", run_dir: Path | None = None, resume_from: Path | None = None,
           progress=None, label: str | None = None) -> TrainResult:
     """Train according to `config` (or continue the run at `resume_from`) and return a summary.
 
-    label names a new run folder (`<time>-<label>`, default the model size) when run_dir is not given."""
-    return Trainer(config, device, run_dir, resume_from, progress, label).run()
+    label names a new run folder (`<time>-<label>`, default the model size) when run_dir is not given.
+    Under torchrun every rank calls this; each returns the same summary (only rank 0 wrote anything)."""
+    finished = False
+    try:
+        result = Trainer(config, device, run_dir, resume_from, progress, label).run()
+        finished = True
+        return result
+    finally:
+        distributed.teardown(distributed.from_environment(), clean=finished)

@@ -1,0 +1,63 @@
+"""What a checkpoint must hold, beyond the weights, for `--resume` to continue exactly.
+
+    tensors (trainer_state.safetensors)              JSON (trainer_state.json)
+      optimizer.<i>.exp_avg / exp_avg_sq / step        step, tokens, elapsed, best val loss, the TrainConfig,
+      rng.torch            (rank 0's CPU generator)    AdamW param-group settings, the sampler's plain fields
+      rng.torch.rank<r>    (other ranks, under DDP)
+      rng.cuda             (when training on CUDA)
+      sampler.generator_state                          (the data order)
+
+RNG states matter because dropout draws from the global generator: without them a resumed run would drop
+different units than the uninterrupted one. Under torchrun every rank has its own generator; they are
+gathered to rank 0 so the checkpoint restores each rank's.
+"""
+
+from __future__ import annotations
+
+from . import distributed
+
+
+def capture_state(trainer, collective: bool = True) -> tuple[dict, dict]:
+    """(tensors, json state) of a trainer. With `collective`, every rank must call it (RNG gather)."""
+    import torch
+
+    from .optimizer import optimizer_state_tensors
+
+    rng = torch.get_rng_state()
+    states = distributed.gather_objects(rng, trainer.dist) if collective else [rng]
+    tensors, param_groups = optimizer_state_tensors(trainer.optimizer)
+    tensors["rng.torch"] = states[0]
+    for rank, rank_state in enumerate(states[1:], start=1):
+        tensors[f"rng.torch.rank{rank}"] = rank_state
+    if trainer.device.startswith("cuda"):
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(trainer.device).cpu()
+    sampler_json = {}
+    for key, value in trainer.sampler.state_dict().items():
+        if torch.is_tensor(value):
+            tensors["sampler." + key] = value
+        else:
+            sampler_json[key] = value
+    state = {"step": trainer.step, "tokens": trainer.tokens, "val_loss": None,
+             "best_val_loss": trainer.best_val_loss, "elapsed": round(trainer.elapsed, 3),
+             "data": trainer.dataset.name, "precision": trainer.precision, "world_size": trainer.dist.world_size,
+             "train_config": trainer.config.to_dict(), "optimizer_param_groups": param_groups,
+             "sampler_json": sampler_json}
+    return tensors, state
+
+
+def restore_state(trainer, tensors: dict, state: dict) -> dict:
+    """Put optimizer, sampler and RNG states back into a freshly built trainer; returns the JSON state."""
+    import torch
+
+    from .optimizer import load_optimizer_state
+
+    load_optimizer_state(trainer.optimizer, tensors, state["optimizer_param_groups"])
+    sampler = dict(state.get("sampler_json", {}))
+    sampler.update({k[len("sampler."):]: v for k, v in tensors.items() if k.startswith("sampler.")})
+    trainer.sampler.load_state_dict(sampler)
+    rank = trainer.dist.rank
+    key = f"rng.torch.rank{rank}" if rank and f"rng.torch.rank{rank}" in tensors else "rng.torch"
+    torch.set_rng_state(tensors[key])
+    if trainer.device.startswith("cuda") and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], trainer.device)
+    return state
