@@ -1,29 +1,49 @@
-"""`gptscratch data ...`: prepare tokenized datasets and list them.
+"""`gptscratch data ...`: prepare tokenized datasets, list, inspect and remove them.
 
     gptscratch data prepare builtin                      # Python's reference docs, byte tokens
     gptscratch data prepare ~/notes --tokenizer cl100k_base --name notes
-    gptscratch data list --json
+    gptscratch data prepare corpus.jsonl --text-field body
+    gptscratch data prepare hf:roneneldan/TinyStories --tokens 50M
+    gptscratch data download --tokens 1B                 # FineWeb-Edu sample-10BT, for offline training
+    gptscratch data prepare task:digit-ops
+    gptscratch data list --json ; data info NAME ; data rm NAME ; data path
 
 Thin layer: parse options, call gptscratch.data, render the result (tables or one line of
-JSON on stdout, progress on stderr). gptscratch.data (numpy, tiktoken) is imported inside
-the commands so that `gptscratch --help` stays fast.
+JSON on stdout, progress on stderr). gptscratch.data (numpy, tiktoken, datasets) is imported
+inside the commands so that `gptscratch --help` stays fast.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Optional
 
 import typer
 
 from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table
 
-DEFAULT_TOKENIZER = "byte"  # = gptscratch.data.DEFAULT_DATA_TOKENIZER (not imported: numpy)
-TOKENIZER_CHOICES = "cl100k_base, r50k_base (gpt2), p50k_base, o200k_base, byte, char"
+TOKENIZER_HELP = ("Tokenizer: cl100k_base, r50k_base (gpt2), p50k_base, o200k_base, byte, char "
+                  "(default: byte for local text, cl100k_base for fineweb-edu and hf:, the task vocabulary for task:).")
+SOURCE_HELP = ("'builtin' (Python's reference docs, no download), a text file, folder or quoted glob, .jsonl/.json/"
+               ".parquet/.csv files, fineweb-edu[:CONFIG], hf:ORG/NAME[:CONFIG], or task:counting / task:digit-ops.")
 
 app = typer.Typer(
-    help="Prepare text as tokenized train/val shards, and list prepared datasets.",
+    help="Prepare text as tokenized train/val shards; list, inspect and remove prepared datasets.",
     no_args_is_help=True,
 )
+
+
+def parse_count(text: Optional[str], flag: str = "--tokens") -> Optional[int]:  # noqa: UP007
+    """'50M' -> 50_000_000; also k, B (billions), plain integers and 1e6."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kKmMbBgG]?)\s*", text)
+    if not match:
+        from gptscratch.errors import UsageError
+
+        raise UsageError(f"{flag} {text!r} is not a count; write e.g. 50M, 1B, 200k or 1000000")
+    scale = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
 
 
 def _human_bytes(size: int) -> str:
@@ -36,53 +56,83 @@ def _human_bytes(size: int) -> str:
 
 def _rows(summaries: list[dict[str, Any]]) -> list[list[Any]]:
     return [
-        [s["name"], s["source"], s["tokenizer"], format_number(s["train_tokens"]), format_number(s["val_tokens"]),
-         _human_bytes(s["size_bytes"]), s["path"]]
+        [s["name"] + ("" if s.get("complete", True) else " (partial)"), s["source"], s["tokenizer"],
+         format_number(s["train_tokens"]), format_number(s["val_tokens"]), _human_bytes(s["size_bytes"]), s["path"]]
         for s in summaries
     ]
 
 
 _COLUMNS = ["name", "source", "tokenizer", "train tokens", "val tokens", "size", "path"]
 
+TokensOption = Annotated[
+    Optional[str],  # noqa: UP007 - typer inspects the annotation at runtime
+    typer.Option("--tokens", help="Stop once train + val hold this many tokens (e.g. 50M, 1B); run again with "
+                                  "more to extend. Default: the whole source."),
+]
+TokenizerOption = Annotated[Optional[str], typer.Option("--tokenizer", "-t", help=TOKENIZER_HELP)]  # noqa: UP007
+NameOption = Annotated[
+    Optional[str], typer.Option("--name", "-n", help="Dataset name (default: <source>-<tokenizer>).")  # noqa: UP007
+]
+ShardOption = Annotated[int, typer.Option("--shard-tokens", help="Tokens per shard file (100M = 200-400 MB).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as one line of JSON.")]
 
-@app.command("prepare")
-def prepare_command(
-    source: Annotated[
-        str,
-        typer.Argument(help="'builtin' (Python's reference docs, no download), a text file, a folder, or a quoted glob."),
-    ],
-    tokenizer: Annotated[
-        str, typer.Option("--tokenizer", "-t", help=f"Tokenizer: {TOKENIZER_CHOICES}.")
-    ] = DEFAULT_TOKENIZER,
-    name: Annotated[
-        Optional[str],  # noqa: UP007 - typer inspects the annotation at runtime
-        typer.Option("--name", "-n", help="Dataset name (default: <source>-<tokenizer>)."),
-    ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing dataset of that name made from another source/tokenizer.")
-    ] = False,
-    shard_tokens: Annotated[
-        int, typer.Option("--shard-tokens", help="Maximum tokens per shard file.")
-    ] = 100_000_000,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as one line of JSON.")] = False,
-) -> None:
-    """Tokenize SOURCE into train/val shards under the data folder (documents split ~90/10)."""
+
+def _prepare_and_report(source: str, tokenizer, name, overwrite, shard_tokens, tokens, text_field, split,
+                        json_output: bool) -> None:
     from gptscratch.data import prepare
 
-    with progress_callback("tokenizing") as progress:
-        dataset = prepare(source, tokenizer, name, progress=progress, overwrite=overwrite, shard_tokens=shard_tokens)
+    with progress_callback("preparing") as progress:
+        dataset = prepare(source, tokenizer, name, progress=progress, overwrite=overwrite, shard_tokens=shard_tokens,
+                          tokens=parse_count(tokens), text_field=text_field, split=split)
     summary = dataset.summary()
     if json_output:
         print_json(summary)
     else:
-        log(f"prepared {summary['name']}: {summary['train_tokens']:,} train / {summary['val_tokens']:,} val tokens")
+        state = "" if summary["complete"] else " (more can be prepared: run again with a larger --tokens)"
+        log(f"prepared {summary['name']}: {summary['train_tokens']:,} train / {summary['val_tokens']:,} val "
+            f"tokens{state}")
         show(table(None, _COLUMNS, _rows([summary])))
 
 
-@app.command("list")
-def list_command(
-    json_output: Annotated[bool, typer.Option("--json", help="Print the datasets as one line of JSON.")] = False,
+@app.command("prepare")
+def prepare_command(
+    source: Annotated[str, typer.Argument(help=SOURCE_HELP)],
+    tokenizer: TokenizerOption = None,
+    name: NameOption = None,
+    tokens: TokensOption = None,
+    text_field: Annotated[str, typer.Option("--text-field", help="Column holding the text (tables, Hub).")] = "text",
+    split: Annotated[str, typer.Option("--split", help="Split of a Hub dataset to read.")] = "train",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing dataset of that name (instead of continuing it).")
+    ] = False,
+    shard_tokens: ShardOption = 100_000_000,
+    json_output: JsonOption = False,
 ) -> None:
+    """Tokenize SOURCE into train/val shards under the data folder (documents split ~90/10 by id).
+
+    Interrupted? Run the same command again: it continues from the last complete shard."""
+    _prepare_and_report(source, tokenizer, name, overwrite, shard_tokens, tokens, text_field, split, json_output)
+
+
+@app.command("download")
+def download_command(
+    tokens: Annotated[str, typer.Option("--tokens", help="How many tokens to prepare (e.g. 100M, 1B).")] = "100M",
+    config: Annotated[str, typer.Option("--config", help="FineWeb-Edu config: sample-10BT, sample-100BT, ...")]
+    = "sample-10BT",
+    tokenizer: Annotated[str, typer.Option("--tokenizer", "-t", help=TOKENIZER_HELP)] = "cl100k_base",
+    name: NameOption = None,
+    shard_tokens: ShardOption = 100_000_000,
+    json_output: JsonOption = False,
+) -> None:
+    """Stream FineWeb-Edu into shards now, to train on it later without a connection.
+
+    The same as `data prepare fineweb-edu:CONFIG --tokens N`; run it again with a larger --tokens to extend."""
+    _prepare_and_report(f"fineweb-edu:{config}" if config != "sample-10BT" else "fineweb-edu", tokenizer, name,
+                        False, shard_tokens, tokens, "text", "train", json_output)
+
+
+@app.command("list")
+def list_command(json_output: JsonOption = False) -> None:
     """List prepared datasets: name, source, tokenizer, token counts, size on disk, path."""
     from gptscratch import paths
     from gptscratch.data import list_datasets
@@ -94,3 +144,60 @@ def list_command(
         log(f"no datasets in {paths.data_root()}; create one with `gptscratch data prepare builtin`")
     else:
         show(table(None, _COLUMNS, _rows(summaries)))
+
+
+@app.command("info")
+def info_command(
+    name: Annotated[str, typer.Argument(help="A prepared dataset's name or folder.")],
+    verify: Annotated[bool, typer.Option("--verify", help="Re-hash every shard against the manifest.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Show one dataset: source, tokenizer, splits, shards, completeness."""
+    from gptscratch.data import open_dataset
+
+    dataset = open_dataset(name)
+    if verify:
+        dataset.verify()
+    info = dataset.info()
+    if verify:
+        info["verified"] = True
+    if json_output:
+        print_json(info)
+        return
+    rows = [[key, format_number(info[key])] for key in ("name", "source", "kind", "tokenizer", "vocab_size", "dtype", "split_rule",
+                                         "train_tokens", "val_tokens", "train_documents", "val_documents", "shards",
+                                         "shard_tokens", "complete", "target_tokens", "created", "updated", "path")]
+    rows.append(["size", _human_bytes(info["size_bytes"])])
+    if verify:
+        rows.append(["verified", "every shard matches its sha256"])
+    show(table(dataset.name, ["field", "value"], rows))
+
+
+@app.command("rm")
+def rm_command(
+    name: Annotated[str, typer.Argument(help="A prepared dataset's name or folder.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Delete a prepared dataset (its shards and manifest)."""
+    from gptscratch.data import remove_dataset
+
+    folder = remove_dataset(name)
+    if json_output:
+        print_json({"removed": str(folder)})
+    else:
+        log(f"removed {folder}")
+
+
+@app.command("path")
+def path_command(
+    name: Annotated[Optional[str], typer.Argument(help="A dataset name (default: the data folder).")] = None,  # noqa: UP007
+) -> None:
+    """Print the data folder (or one dataset's folder)."""
+    from gptscratch import paths
+
+    if name is None:
+        typer.echo(str(paths.data_root()))
+        return
+    from gptscratch.data import open_dataset
+
+    typer.echo(str(open_dataset(name).path))

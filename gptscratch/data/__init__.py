@@ -1,16 +1,21 @@
 """Data pipeline: text sources -> tokenized shards on disk -> training batches.
 
-    sources.py   what a source is (builtin corpus, file, folder, glob) and its documents
+    streams.py   every kind of source behind one interface (parse_source): documents with ids
+    sources.py   local text sources (builtin corpus, file, folder, glob)
+    hub.py       tables and Hugging Face datasets through `datasets` (streamed), network check
+    encode.py    parallel tokenization into numpy arrays
     shards.py    binary token shards (uint16/uint32) and reading them as memmaps
-    dataset.py   Dataset (a prepared folder + manifest), open_dataset, list_datasets
-    prepare.py   prepare(): tokenize a source into train/val shards (split rule, naming)
+    build.py     writing shards with commits (resume after interruption, extend later)
+    dataset.py   Dataset (a prepared folder + manifest), open_dataset, list_datasets, remove_dataset
+    prepare.py   prepare(): lock, resume or rebuild, split rule, naming
     resolve.py   resolve_dataset(): a dataset name, folder or source -> Dataset
     sampler.py   WindowSampler (random training windows) and eval_batches (fixed windows)
 
-Importing this package imports numpy (not torch: the sampler imports torch on first use).
+Importing this package imports numpy (not torch: the sampler imports torch on first use;
+not `datasets`: tables and Hub sources import it when they are read).
 """
 
-from gptscratch.data.dataset import Dataset, list_datasets, open_dataset
+from gptscratch.data.dataset import Dataset, list_datasets, open_dataset, remove_dataset
 from gptscratch.data.prepare import DEFAULT_DATA_TOKENIZER, default_name, prepare
 from gptscratch.data.resolve import resolve_dataset
 from gptscratch.data.shards import DEFAULT_SHARD_TOKENS
@@ -28,6 +33,7 @@ __all__ = [
     "list_datasets",
     "open_dataset",
     "prepare",
+    "remove_dataset",
     "resolve_dataset",
 ]
 

@@ -6,13 +6,19 @@ multi-GB dataset costs no RAM until windows are read from it.
 
 Manifest (manifest.json) fields:
     format, version             "gptscratch-dataset", 1
-    name, source                dataset name; "builtin" or the absolute path/glob prepared
-    source_fingerprint          sha256 of (document id, size, mtime): notices a changed source
+    name, source                dataset name; "builtin", an absolute path/glob, "fineweb-edu:CONFIG",
+                                "hf:ORG/NAME[:CONFIG]" or "task:NAME[:options]"
+    source_kind, source_options "files" | "table" | "hub" | "task"; {"text_field", "split"} for tables
+    source_fingerprint          changes when the source's content changes (files: ids, sizes, mtimes)
     tokenizer                   Tokenizer.spec() (a char vocabulary lives here)
-    dtype                       "uint16" or "uint32" (little-endian)
-    split_rule                  "hash" (per document) or "position" (single document, 90/10)
+    dtype, shard_tokens         "uint16" or "uint32" (little-endian); tokens per full shard
+    split_rule, split_overrides "hash" (per document id), "position" (single document, 90/10) or
+                                "task" (the held-out test set is val); documents moved by the fallback
     splits.{train,val}          {"documents", "tokens", "shards": [{"file", "tokens", "sha256"}]}
-    created, gptscratch_version ISO-8601 UTC time, package version
+    complete, target_tokens     the whole source is in / the --tokens bound of the last prepare
+    progress                    resume cursor: next_document, skip_tokens, stream_state, stream_at
+    created, updated            ISO-8601 UTC times; gptscratch_version
+Fields added after the first release are optional: a manifest without `complete` is complete.
 """
 
 from __future__ import annotations
@@ -102,20 +108,34 @@ class Dataset:
                         "re-prepare the dataset with --overwrite"
                     )
 
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete", True))
+
     def summary(self) -> dict:
         """Plain dict for `data list` / `data prepare --json`."""
         return {
             "name": self.name,
             "source": self.source,
+            "kind": self.manifest.get("source_kind", "files"),
             "tokenizer": self.tokenizer_name,
             "vocab_size": self.manifest["tokenizer"].get("vocab_size"),
             "train_tokens": self.num_tokens("train"),
             "val_tokens": self.num_tokens("val"),
             "train_documents": self.num_documents("train"),
             "val_documents": self.num_documents("val"),
+            "shards": sum(len(self._split(split)["shards"]) for split in SPLITS),
+            "complete": self.complete,
+            "target_tokens": self.manifest.get("target_tokens"),
             "size_bytes": self.size_bytes(),
             "path": str(self.path),
         }
+
+    def info(self) -> dict:
+        """summary() plus the shard list, dtype, split rule and dates (`data info`)."""
+        splits = {split: [dict(shard) for shard in self._split(split)["shards"]] for split in SPLITS}
+        keys = ("dtype", "shard_tokens", "split_rule", "source_options", "created", "updated", "gptscratch_version")
+        return {**self.summary(), **{key: self.manifest.get(key) for key in keys}, "shard_files": splits}
 
     def _split(self, split: str) -> dict:
         if split not in SPLITS:
@@ -164,9 +184,30 @@ def open_dataset(name_or_path: str) -> Dataset:
             f"no prepared dataset named {name_or_path!r}; see `gptscratch data list` or run `gptscratch data prepare`"
         )
     dataset = Dataset(folder, read_manifest(folder))
+    if not dataset.complete and dataset.num_tokens("train") + dataset.num_tokens("val") == 0:
+        raise DataError(
+            f"dataset {dataset.name!r} has no complete shard yet (its prepare was interrupted); run "
+            f"`gptscratch data prepare {dataset.source}` again to continue"
+        )
     for split in SPLITS:
         dataset.tokens(split)  # checks every shard exists with the right size
     return dataset
+
+
+def remove_dataset(name_or_path: str) -> Path:
+    """Delete a prepared dataset folder (by name or path); returns the folder removed.
+
+    Takes the dataset's lock without waiting: a dataset being prepared is not removed."""
+    import shutil
+
+    from gptscratch.data.prepare import dataset_lock
+
+    folder = find_dataset_folder(str(name_or_path))
+    if folder is None:
+        raise UsageError(f"no prepared dataset named {name_or_path!r}; see `gptscratch data list`")
+    with dataset_lock(folder.name, lambda event: None, wait=False):
+        shutil.rmtree(folder)
+    return folder
 
 
 def list_datasets() -> list[Dataset]:

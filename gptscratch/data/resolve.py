@@ -1,10 +1,14 @@
 """resolve_dataset(): turn a `--data` argument into a Dataset, preparing it when needed.
 
 `data` is first looked up as a prepared dataset: its name under data_root(), then a folder
-holding a manifest.json. Otherwise it is a source (`builtin`, file, folder, glob), prepared
-under its default name "<source stem>-<tokenizer>" -- and re-used as is on later calls while
-the source's fingerprint (document ids, sizes, mtimes) is unchanged, so `train --data ~/notes`
-tokenizes once and picks up edits automatically.
+holding a manifest.json. Otherwise it is a source (`builtin`, file, folder, glob, table,
+`fineweb-edu`, `hf:ORG/NAME`, `task:NAME`), prepared under its default name
+"<source stem>-<tokenizer>" and re-used as is on later calls:
+- local files and tables: while their fingerprint (ids, sizes, mtimes) is unchanged, so
+  `train --data ~/notes` tokenizes once and picks up edits automatically;
+- Hub datasets: once prepared (e.g. by `data download --tokens N`) they are used as they
+  are; only a prepare that was interrupted before its --tokens target is continued;
+- tasks: always the same examples for the same options.
 
 Tokenizer mismatch: naming a prepared dataset means "exactly these tokens", so when an
 explicitly requested tokenizer differs from the dataset's we raise UsageError with the
@@ -20,15 +24,19 @@ import shlex
 
 from gptscratch import paths
 from gptscratch.data.dataset import Dataset, find_dataset_folder, open_dataset, read_manifest
-from gptscratch.data.prepare import DEFAULT_DATA_TOKENIZER, Progress, default_name, prepare
-from gptscratch.data.shards import MANIFEST_NAME
-from gptscratch.data.sources import BUILTIN, canonical_source, is_glob, list_documents, source_fingerprint
+from gptscratch.data.prepare import Progress, prepare
+from gptscratch.data.shards import MANIFEST_NAME, SPLITS
+from gptscratch.data.sources import BUILTIN, canonical_source, is_glob
 from gptscratch.errors import DataError, UsageError
 from gptscratch.tokenizer import canonical_name
 
 
 def resolve_dataset(data: str, tokenizer: str | None = None, progress: Progress | None = None) -> Dataset:
     """A prepared dataset (name or folder) or a source prepared now; see module docstring."""
+    from gptscratch.data.hub import is_hub_source
+    from gptscratch.data.streams import parse_source
+    from gptscratch.tasks import is_task_source
+
     requested = canonical_name(tokenizer) if tokenizer else None
     folder = find_dataset_folder(data)
     if folder is not None:
@@ -39,25 +47,34 @@ def resolve_dataset(data: str, tokenizer: str | None = None, progress: Progress 
                 f"`gptscratch data prepare {shlex.quote(dataset.source)} --tokenizer {requested}` and train on that dataset"
             )
         return dataset
+    named_source = is_hub_source(data) or is_task_source(data)
     canonical = canonical_source(data)
-    if canonical != BUILTIN and not is_glob(canonical) and not os.path.exists(canonical):
+    if not named_source and canonical != BUILTIN and not is_glob(canonical) and not os.path.exists(canonical):
         raise UsageError(
             f"{data!r} is neither a prepared dataset nor an existing path; see `gptscratch data list`, "
-            "or give a text file, a folder, a glob or 'builtin'"
+            "or give a text file, a folder, a glob, 'builtin', fineweb-edu, hf:ORG/NAME or task:NAME"
         )
-    tokenizer_name = requested or DEFAULT_DATA_TOKENIZER
-    name = default_name(data, tokenizer_name)
-    existing = paths.data_root() / name
+    source = parse_source(data)
+    tokenizer_name = requested or canonical_name(source.default_tokenizer)
+    existing = paths.data_root() / f"{source.stem}-{tokenizer_name}"
     if (existing / MANIFEST_NAME).is_file():
         try:
             manifest = read_manifest(existing)
         except DataError:
             manifest = {}
-        documents = [doc for doc in list_documents(data) if doc.size > 0]
-        if (
-            manifest.get("source") == canonical
-            and manifest.get("tokenizer", {}).get("name") == tokenizer_name
-            and manifest.get("source_fingerprint") == source_fingerprint(documents)
-        ):
+        same = (manifest.get("source") == source.canonical
+                and manifest.get("tokenizer", {}).get("name") == tokenizer_name
+                and manifest.get("source_fingerprint") == source.fingerprint())
+        if same and _ready(manifest):
             return open_dataset(str(existing))
-    return prepare(data, tokenizer_name, name, progress=progress)
+        if same and source.kind == "hub":  # continue an interrupted download up to its own target
+            return prepare(data, tokenizer_name, existing.name, progress=progress,
+                           tokens=manifest.get("target_tokens"))
+    return prepare(data, tokenizer_name, existing.name, progress=progress)
+
+
+def _ready(manifest: dict) -> bool:
+    if manifest.get("complete", True):
+        return True
+    target = manifest.get("target_tokens")
+    return bool(target) and sum(int(manifest["splits"][s]["tokens"]) for s in SPLITS) >= int(target)

@@ -22,7 +22,8 @@ from ..errors import UsageError
 class TrainConfig:
     data: str = "builtin"
     """A prepared dataset's name or any source `gptscratch data prepare` accepts."""
-    tokenizer: str = "byte"
+    tokenizer: str | None = None
+    """None: the data source's default (byte for local text, cl100k_base for the Hub, the task vocabulary)."""
     size: str = "small"
     """A named model shape (gptscratch.model.SIZES); `model` overrides individual fields."""
     model: dict = field(default_factory=dict)

@@ -102,14 +102,19 @@ def _vocabulary(config) -> tuple[int, str]:
         folder = find_dataset_folder(config.data)
     except Exception:  # noqa: BLE001 - the data package's internals may move; fall back to the tokenizer
         folder = None
+    name = config.tokenizer
+    if name is None and folder is None:
+        from ..data.streams import parse_source
+
+        name = parse_source(config.data).default_tokenizer
     if folder is not None:
         tokenizer = open_dataset(str(folder)).tokenizer
-    elif config.tokenizer == "char":  # the vocabulary *is* the corpus's characters: prepare (small) text
+    elif name == "char":  # the vocabulary *is* the corpus's characters: prepare (small) text
         from ..data import resolve_dataset
 
         tokenizer = resolve_dataset(config.data, "char").tokenizer
     else:
-        tokenizer = get_tokenizer(config.tokenizer)
+        tokenizer = get_tokenizer(name)
     return tokenizer.vocab_size, tokenizer.name
 
 
