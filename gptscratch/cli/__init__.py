@@ -75,14 +75,18 @@ def root(
 # Each cli module must import only typer/rich/light gptscratch modules at top level.
 app.command("info")(info_cli.info)
 from gptscratch.cli import data as data_cli  # noqa: E402
+from gptscratch.cli import eval as eval_cli  # noqa: E402
+from gptscratch.cli import eval_accuracy as eval_accuracy_cli  # noqa: E402
 from gptscratch.cli import generate as generate_cli  # noqa: E402
-from gptscratch.cli import train as train_cli  # noqa: E402
-from gptscratch.cli import pretrained as pretrained_cli  # noqa: E402
 from gptscratch.cli import interpret as interpret_cli  # noqa: E402
+from gptscratch.cli import pretrained as pretrained_cli  # noqa: E402
+from gptscratch.cli import train as train_cli  # noqa: E402
 
 app.add_typer(data_cli.app, name="data")
 app.add_typer(train_cli.app, name="train")
 app.command("generate")(generate_cli.generate)
+eval_cli.app.command("accuracy")(eval_accuracy_cli.accuracy)
+app.add_typer(eval_cli.app, name="eval")
 app.add_typer(pretrained_cli.app, name="pretrained")
 app.add_typer(interpret_cli.app, name="interpret")
 # ---------------------------------------------------------------------------------------
@@ -120,8 +124,10 @@ def main(argv: list[str] | None = None) -> None:
         print_error("interrupted")
         sys.exit(130)
     except BrokenPipeError:
+        # The reader stopped early (`| head`): that is its choice, not our failure, so pipelines under
+        # `set -o pipefail` keep working.
         _silence_broken_stdout()
-        sys.exit(1)
+        sys.exit(0)
     except Exception as error:  # an actual bug: keep it to one line unless --debug
         if _debug_requested(args):
             raise

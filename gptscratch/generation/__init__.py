@@ -1,9 +1,12 @@
-"""Generation: sampling strategies (sampling.py), named presets (presets.py) and the cached decoding loop
-(engine.py)."""
+"""Generation: sampling strategies (sampling.py), named presets (presets.py), the batched cached decoding loop
+(engine.py), text-level completion with stop strings and timing (completion.py, text.py), the choice of inference
+precision (precision.py) and one engine-only speed trick for bf16 on CPU (gemv.py)."""
 
-from .engine import TextStream, generate_ids
-from .presets import DEFAULT_PRESET, PRESETS
-from .sampling import SamplingConfig, sample_next, top_k_filter, top_p_filter
+from .engine import Decoder, generate_batch, generate_ids
+from .presets import COMPARE_STRATEGIES, DEFAULT_PRESET, PRESETS
+from .sampling import SamplingConfig, apply_repetition_penalty, sample_next, top_k_filter, top_p_filter
+from .text import StopMatcher, TextStream
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "SamplingConfig", "TextStream", "generate_ids", "sample_next",
+__all__ = ["COMPARE_STRATEGIES", "DEFAULT_PRESET", "Decoder", "PRESETS", "SamplingConfig", "StopMatcher",
+           "TextStream", "apply_repetition_penalty", "generate_batch", "generate_ids", "sample_next",
            "top_k_filter", "top_p_filter"]

@@ -1,81 +1,206 @@
-"""Autoregressive generation with a KV cache: prefill the prompt once, then decode one token at a time.
+"""Autoregressive generation with a KV cache: prefill the prompts once, then decode one token per step.
 
-    prefill:  run the whole prompt (B, T) through the model, filling each layer's key/value cache;
+    prefill:  run the prompts (B, T) through the model, filling each layer's key/value cache;
               the last position's logits give the first new token.                  O(T²·d) once
-    decode:   feed only the newest token (B, 1); attention reads the cached keys/values of everything
-              before it.                                                              O(L·d) per token
-Without the cache every new token would recompute the whole sequence: O(L²) per token instead of O(L).
+    decode:   feed only the newest token per row (B, 1); attention reads the cached keys/values of
+              everything before it.                                                   O(L·d) per token
+Without the cache every new token recomputes the whole sequence: O(L²) per token instead of O(L).
 
-Sliding window: a model attends over at most `context_length` tokens. When the cache is full, generation keeps
-the most recent half of the text, re-fills the cache from it and continues — so arbitrarily long outputs never
-crash, at the price of forgetting what slid out. A prompt longer than the window keeps its last tokens.
+Prompts of different lengths share one batch by *left-padding*: row b gets pad_b = T − len_b filler tokens in
+front, so every row's newest token sits in the same (last) column and one (B, 1) step decodes them all. Padding
+must be invisible, which takes two things:
+    positions  row b counts from its first real token: position = column − pad_b (not the column index);
+    mask       no query may attend to a padding key: allowed[b, q, k] = causal(q, k) and real[b, k].
+A padding query gets its own key as well (allowed[b, q, q] = True), so no softmax row is entirely −inf (NaN
+would leak into real rows through 0 · NaN). When all rows have the same length neither is needed and the fast
+mask-free attention path runs. Tests check that batched generation gives the same tokens as one prompt at a time.
+
+`num_samples` K > 1: the B prompts are prefilled once, then each cache row is copied K times
+(KVCache.repeat_rows) and the B·K rows decode independently — row b·K + k is sample k of prompt b.
+
+Randomness: each row draws from its own torch.Generator seeded with seed + k (k = sample number), so prompt b
+samples the same text whether it is generated alone or in a batch, and K samples of one prompt differ.
+
+Sliding window: a model attends over at most `context_length` tokens. When the cache is full, every row keeps
+the most recent half of its text, the cache is re-filled from it (one prefill) and decoding continues — long
+outputs never crash, at the price of forgetting what slid out. A prompt longer than the window keeps its last
+tokens.
 """
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator
 
 import torch
 
-from .sampling import SamplingConfig, sample_next
+from .gemv import matrix_vector_linears, wants_matrix_vector
+from .sampling import SamplingConfig, apply_repetition_penalty, sample_next
+
+PAD_ID = 0  # any valid id: padded positions are masked out and their outputs never read
 
 
-@torch.no_grad()
+def padded_batch(rows: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Left-pad `rows` into (idx (B, T), positions (B, T) or None, real (B, T) bool or None).
+
+    positions/real are None when every row has the same length (nothing to hide)."""
+    lengths = torch.tensor([len(r) for r in rows], device=device)
+    width = int(lengths.max())
+    idx = torch.tensor([[PAD_ID] * (width - len(r)) + r for r in rows], device=device)
+    if bool((lengths == width).all()):
+        return idx, None, None
+    pads = (width - lengths).unsqueeze(1)                                 # (B, 1)
+    columns = torch.arange(width, device=device).unsqueeze(0)             # (1, T)
+    return idx, (columns - pads).clamp(min=0), columns >= pads
+
+
+def padding_mask(real_keys: torch.Tensor, query_len: int) -> torch.Tensor:
+    """(B, 1, Tq, Tk) bool: causal, never a padding key, but every query may see itself (no all −inf rows)."""
+    key_len = real_keys.size(1)
+    offset = key_len - query_len
+    q = torch.arange(query_len, device=real_keys.device).unsqueeze(1) + offset
+    k = torch.arange(key_len, device=real_keys.device).unsqueeze(0)
+    allowed = (k <= q) & (real_keys.unsqueeze(1) | (k == q))              # (B, Tq, Tk)
+    return allowed.unsqueeze(1)
+
+
+class Decoder:
+    """Batched decoding state: the model, its cache, every row's tokens and random generator.
+
+    Usage: `tokens = decoder.step(active)` samples one token for each active row (None for the others) and feeds
+    them to the model, ready for the next step. Rows are prompt-major: row b·K + k is sample k of prompt b.
+    """
+
+    def __init__(self, model, prompts: list[list[int]], sampling: SamplingConfig, *, num_samples: int = 1,
+                 seed: int | None = None, vocab_limit: int | None = None, use_cache: bool = True):
+        if not prompts or any(not p for p in prompts):
+            raise ValueError("generation needs at least one prompt token per prompt "
+                             "(use the end-of-text id to start fresh)")
+        self.model = model.eval()
+        self.sampling, self.vocab_limit = sampling, vocab_limit
+        self.device = model.tok_embed.weight.device
+        self.context = model.config.context_length
+        self.rows = [list(p) for p in prompts for _ in range(num_samples)]
+        self.generators = []
+        for _ in prompts:
+            for k in range(num_samples):
+                generator = torch.Generator(device=self.device)
+                generator.manual_seed(seed + k) if seed is not None else generator.seed()
+                self.generators.append(generator)
+        self.cache = model.new_kv_cache(batch=len(prompts)) if use_cache else None
+        # bf16 on CPU: single-row products through torch.mv (gemv.py); batch-1 decoding is where it pays.
+        self.fast_linears = ([m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+                             if wants_matrix_vector(model) and len(self.rows) == 1 and use_cache else [])
+        self.real: torch.Tensor | None = None      # (rows, cache slots) True where a slot holds a real token
+        self.next_positions: torch.Tensor | None = None
+        self.seen = None
+        if sampling.repetition_penalty != 1.0:
+            vocab = model.config.vocab_size
+            self.seen = torch.zeros(len(self.rows), vocab, dtype=torch.bool, device=self.device)
+            for row, ids in enumerate(self.rows):
+                self.seen[row, torch.tensor(ids, device=self.device)] = True
+        # Prefill each distinct prompt once; with K samples the cache rows are then copied K times.
+        logits = self._prefill([p[-self.context:] for p in prompts])
+        if num_samples > 1:
+            logits = logits.repeat_interleave(num_samples, dim=0)
+            if self.cache is not None:
+                self.cache.repeat_rows(num_samples)
+                if self.real is not None:
+                    self.real = self.real.repeat_interleave(num_samples, dim=0)
+                    self.next_positions = self.next_positions.repeat_interleave(num_samples, dim=0)
+        self.logits = logits                                                # (rows, V) for the next token
+        self.pending: list[int] | None = None   # chosen but not yet fed: the last token is never fed at all
+
+    @torch.inference_mode()
+    def _prefill(self, windows: list[list[int]]) -> torch.Tensor:
+        """Run `windows` (left-padded) from an empty cache; return the last position's logits (B, V)."""
+        idx, positions, real = padded_batch(windows, self.device)
+        mask = padding_mask(real, idx.size(1)) if real is not None else None
+        if self.cache is not None:
+            self.cache.reset()
+            if real is not None:
+                self.real = torch.zeros(idx.size(0), self.cache.max_len, dtype=torch.bool, device=self.device)
+                self.real[:, : idx.size(1)] = real
+                self.next_positions = positions[:, -1:] + 1
+            else:
+                self.real = self.next_positions = None
+        logits, _ = self.model(idx, kv_cache=self.cache, positions=positions, mask=mask, only_last=True)
+        return logits[:, -1]
+
+    @torch.inference_mode()
+    def step(self, active: list[bool] | None = None) -> list[int | None]:
+        """Feed the previous step's tokens, then choose the next token of every active row (None for others)."""
+        if self.pending is not None:
+            self._advance(self.pending)
+        logits = self.logits
+        if self.vocab_limit is not None and self.vocab_limit < logits.size(-1):
+            logits = logits.clone()
+            logits[:, self.vocab_limit:] = float("-inf")   # padded rows of the vocabulary are never real tokens
+        if self.seen is not None:
+            logits = apply_repetition_penalty(logits.float(), self.seen, self.sampling.repetition_penalty)
+        active = active or [True] * len(self.rows)
+        if all(active) or self.sampling.greedy:
+            chosen = sample_next(logits, self.sampling, self.generators).tolist()
+        else:  # draw only for active rows: a finished row must not consume random numbers
+            keep = [i for i, a in enumerate(active) if a]
+            drawn = sample_next(logits[keep], self.sampling, [self.generators[i] for i in keep]).tolist()
+            chosen = [PAD_ID] * len(self.rows)
+            for i, token in zip(keep, drawn):
+                chosen[i] = token
+        for row, token in zip(self.rows, chosen):
+            row.append(token)
+        if self.seen is not None:
+            self.seen[torch.arange(len(chosen)), torch.tensor(chosen, device=self.device)] = True
+        self.pending = chosen
+        return [token if a else None for token, a in zip(chosen, active)]
+
+    def _advance(self, tokens: list[int]) -> None:
+        if self.cache is None:
+            self.logits = self._prefill([row[-self.context:] for row in self.rows])
+        elif self.cache.length >= self.cache.max_len:
+            self.logits = self._prefill([row[-(self.context // 2):] for row in self.rows])  # slide
+        else:
+            idx = torch.tensor(tokens, device=self.device).unsqueeze(1)      # (rows, 1)
+            positions = mask = None
+            if self.real is not None:  # padded rows: per-row positions, and hide the padding keys
+                slot = self.cache.length
+                self.real[:, slot] = True
+                positions, mask = self.next_positions, self.real[:, None, None, : slot + 1]
+                self.next_positions = self.next_positions + 1
+            with matrix_vector_linears(self.fast_linears):
+                logits, _ = self.model(idx, kv_cache=self.cache, positions=positions, mask=mask)
+            self.logits = logits[:, -1]
+
+
 def generate_ids(model, prompt_ids: list[int], max_new_tokens: int, sampling: SamplingConfig,
                  seed: int | None = None, stop_ids: tuple[int, ...] = (), vocab_limit: int | None = None,
                  use_cache: bool = True) -> Iterator[int]:
-    """Yield up to max_new_tokens new token ids, stopping early (without yielding) at any of stop_ids."""
-    if not prompt_ids:
-        raise ValueError("generation needs at least one prompt token (use the end-of-text id to start fresh)")
-    model.eval()
-    device = model.tok_embed.weight.device
-    context = model.config.context_length
-    generator = torch.Generator(device=device)
-    if seed is not None:
-        generator.manual_seed(seed)
-    else:
-        generator.seed()
-    ids = list(prompt_ids)
-    cache = model.new_kv_cache(batch=1) if use_cache else None
-
-    def prefill(window: list[int]) -> torch.Tensor:
-        if cache is not None:
-            cache.reset()
-        logits, _ = model(torch.tensor([window], device=device), kv_cache=cache, only_last=True)
-        return logits[:, -1]
-
-    logits = prefill(ids[-context:])
+    """One prompt: yield up to max_new_tokens new ids, stopping early (without yielding) at any of stop_ids."""
+    if max_new_tokens <= 0:
+        return
+    decoder = Decoder(model, [prompt_ids], sampling, seed=seed, vocab_limit=vocab_limit, use_cache=use_cache)
     for _ in range(max_new_tokens):
-        if vocab_limit is not None and vocab_limit < logits.size(-1):
-            logits[:, vocab_limit:] = float("-inf")  # padded rows of the vocabulary are never real tokens
-        token = int(sample_next(logits, sampling, generator)[0])
+        token = decoder.step()[0]
         if token in stop_ids:
             return
         yield token
-        ids.append(token)
-        if cache is None:
-            logits = prefill(ids[-context:])
-        elif cache.length >= context:
-            logits = prefill(ids[-(context // 2):])   # slide: keep the newest half
-        else:
-            logits, _ = model(torch.tensor([[token]], device=device), kv_cache=cache)
-            logits = logits[:, -1]
 
 
-class TextStream:
-    """Turns token ids into text pieces as they arrive, never splitting a UTF-8 character.
-
-    A byte-level token can be half of 'é'; the incremental decoder holds such bytes until the character is
-    complete. Invalid sequences become U+FFFD rather than an error.
-    """
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def push(self, token: int) -> str:
-        return self.decoder.decode(self.tokenizer.decode_bytes([token]))
-
-    def flush(self) -> str:
-        return self.decoder.decode(b"", final=True)
+def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, sampling: SamplingConfig, *,
+                   num_samples: int = 1, seed: int | None = None, stop_ids: tuple[int, ...] = (),
+                   vocab_limit: int | None = None, use_cache: bool = True) -> list[list[int]]:
+    """Several prompts at once: the new ids of every row (prompt-major, num_samples rows per prompt)."""
+    decoder = Decoder(model, prompts, sampling, num_samples=num_samples, seed=seed, vocab_limit=vocab_limit,
+                      use_cache=use_cache)
+    outputs: list[list[int]] = [[] for _ in decoder.rows]
+    active = [max_new_tokens > 0] * len(outputs)
+    for _ in range(max_new_tokens):
+        for i, token in enumerate(decoder.step(active)):
+            if token is None:
+                continue
+            if token in stop_ids:
+                active[i] = False
+            else:
+                outputs[i].append(token)
+        if not any(active):
+            break
+    return outputs

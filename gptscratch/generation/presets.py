@@ -1,9 +1,12 @@
-"""Named sampling settings for `gptscratch generate --preset`.
+"""Named sampling settings for `gptscratch generate --preset`, and the line-up of `generate --compare`.
 
     creative   temperature 1.0, top-p 0.95            varied, surprising, sometimes off the rails
     balanced   temperature 0.8, top-k 50, top-p 0.9   the default: fluent with some variety
     precise    temperature 0.3, top-k 10              close to greedy, focused and repetitive
-Any explicit --temperature / --top-k / --top-p overrides the preset's value.
+Any explicit --temperature / --top-k / --top-p / --repetition-penalty overrides the preset's value.
+
+COMPARE_STRATEGIES isolates one idea per row (pure greedy, pure temperature, top-k alone, top-p alone, the
+penalty) before the presets that combine them, so a side-by-side table shows what each knob does.
 """
 
 from __future__ import annotations
@@ -14,3 +17,12 @@ PRESETS: dict[str, dict] = {
     "precise": {"temperature": 0.3, "top_k": 10, "top_p": None},
 }
 DEFAULT_PRESET = "balanced"
+
+COMPARE_STRATEGIES: dict[str, dict] = {
+    "greedy": {"temperature": 0.0},
+    "greedy + repetition 1.3": {"temperature": 0.0, "repetition_penalty": 1.3},
+    "temperature 1.0": {"temperature": 1.0},
+    "top-k 40": {"temperature": 1.0, "top_k": 40},
+    "top-p 0.9": {"temperature": 1.0, "top_p": 0.9},
+    **{f"preset {name}": values for name, values in PRESETS.items()},
+}

@@ -9,10 +9,18 @@ The model outputs logits z (V,) for the next token; p = softmax(z / τ). Strateg
                   2019): the cut adapts — few tokens when the model is sure, many when it is not
 then sample from what is left, renormalised. Cost: O(V log V) for the sort in top-p, negligible next to the
 forward pass.
+
+Before all of these, an optional repetition penalty θ (Keskar et al. 2019, "CTRL") makes every token that already
+occurs in the text less likely: its logit z becomes z / θ if z > 0, else z · θ (θ > 1 penalises, 1 is off). It
+applies to greedy decoding too, which is where loops ("the the the") are worst.
+
+Batched rows may each carry their own torch.Generator, so a row's random draws do not depend on which other rows
+share its batch: generating prompts together or one by one gives the same text for the same seed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +31,7 @@ class SamplingConfig:
     temperature: float = 0.8
     top_k: int | None = None
     top_p: float | None = None
+    repetition_penalty: float = 1.0
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -31,6 +40,8 @@ class SamplingConfig:
             raise ValueError(f"top-k must be ≥ 1 (got {self.top_k})")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ValueError(f"top-p must be in (0, 1] (got {self.top_p})")
+        if not self.repetition_penalty > 0:
+            raise ValueError(f"repetition penalty must be > 0 (got {self.repetition_penalty}); 1 turns it off")
 
     @property
     def greedy(self) -> bool:
@@ -54,8 +65,17 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
-def sample_next(logits: torch.Tensor, config: SamplingConfig, generator: torch.Generator | None = None):
-    """logits (B, V) → next token ids (B,)."""
+def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL's penalty on tokens already seen. logits (B, V); seen (B, V) bool, True where the token occurred."""
+    if penalty == 1.0:
+        return logits
+    penalised = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, penalised, logits)
+
+
+def sample_next(logits: torch.Tensor, config: SamplingConfig,
+                generator: torch.Generator | Sequence[torch.Generator] | None = None):
+    """logits (B, V) → next token ids (B,). `generator`: one for the batch, or one per row."""
     logits = logits.float()
     if config.greedy:
         return logits.argmax(dim=-1)
@@ -65,4 +85,6 @@ def sample_next(logits: torch.Tensor, config: SamplingConfig, generator: torch.G
     if config.top_p is not None and config.top_p < 1:
         logits = top_p_filter(logits, config.top_p)
     probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, generator)])

@@ -86,6 +86,13 @@ class KVCache:
     def reset(self) -> None:
         self.length = 0
 
+    def repeat_rows(self, repeats: int) -> None:
+        """Turn each of the B cached rows into `repeats` consecutive copies (B·repeats rows): several samples
+        continue one prefilled prompt without recomputing it."""
+        for layer in self.layers:
+            layer.k = layer.k.repeat_interleave(repeats, dim=0)
+            layer.v = layer.v.repeat_interleave(repeats, dim=0)
+
 
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention. x: (B, T, d_model) → (B, T, d_model)."""
@@ -115,7 +122,9 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
         if cache is not None:
             k, v = cache.update(k, v, cache_start)
-        if mask is None and k.size(2) != T:
+        # A single new query (cached decoding) is the last position: it may see every key, so it needs no mask.
+        # Several new queries after cached ones need the offset causal mask; a fresh sequence uses is_causal.
+        if mask is None and T > 1 and k.size(2) != T:
             mask = causal_mask(T, k.size(2), x.device)  # queries are the last T of the keys
         dropout = self.dropout if self.training else 0.0
 
@@ -127,6 +136,6 @@ class CausalSelfAttention(nn.Module):
                 out = weights @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout,
-                                                 is_causal=mask is None)
+                                                 is_causal=mask is None and T > 1)
         out = self.hook_z(out.transpose(1, 2))                           # (B, T, nh, hs)
         return self.proj(out.reshape(B, T, C)), weights

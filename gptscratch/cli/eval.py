@@ -1,0 +1,173 @@
+"""`gptscratch eval`: perplexity, checkpoint comparison, generation benchmark and HellaSwag.
+
+Each command prints a table (or one JSON object with --json) to stdout; progress and logs go to stderr.
+The library code lives in gptscratch/evaluation/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gptscratch.cli.render import log, print_json, progress_callback, show, table
+from gptscratch.cli.settings import announce_device
+from gptscratch.errors import UsageError
+
+app = typer.Typer(help="Evaluate checkpoints: perplexity, comparison, speed, HellaSwag.", no_args_is_help=True)
+Arg, Opt = typer.Argument, typer.Option
+
+DataOpt = Annotated[Optional[str], Opt("--data", "-d", help="Prepared dataset name or folder (default: the checkpoint's training data).")]
+FileOpt = Annotated[Optional[Path], Opt("--file", help="Score a UTF-8 text file instead of a dataset.")]
+SplitOpt = Annotated[str, Opt(help="Dataset split: val or train.")]
+MaxTokensOpt = Annotated[Optional[int], Opt(help="Score only the first N tokens (default: all).")]
+ContextOpt = Annotated[Optional[int], Opt(help="Window length (default: the model's context length).")]
+StrideOpt = Annotated[Optional[int], Opt(help="Window step; smaller is slower and closer to the true loss (default: context/2).")]
+BatchOpt = Annotated[int, Opt(help="Windows per forward pass.")]
+JsonOpt = Annotated[bool, Opt("--json", help="Print JSON instead of a table.")]
+
+
+def _check(data, file, max_tokens, stride, batch_size) -> str | None:
+    if data is not None and file is not None:
+        raise UsageError("give either --data or --file, not both")
+    if max_tokens is not None and max_tokens < 2:
+        raise UsageError(f"--max-tokens must be ≥ 2 (got {max_tokens})")
+    if stride is not None and stride < 1:
+        raise UsageError(f"--stride must be ≥ 1 (got {stride})")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be ≥ 1 (got {batch_size})")
+    if file is None:
+        return None
+    from gptscratch.evaluation.compare import read_text_file
+
+    return read_text_file(file)
+
+
+def _score(checkpoint, data, text, split, max_tokens, context, stride, batch_size, device) -> dict:
+    from gptscratch.evaluation.compare import score_checkpoint
+
+    with progress_callback(f"scoring {checkpoint}") as progress:
+        return score_checkpoint(checkpoint, data=data, text=text, split=split, max_tokens=max_tokens,
+                                context=context, stride=stride, batch_size=batch_size, device=device,
+                                progress=progress)
+
+
+@app.command()
+def perplexity(
+    checkpoint: Annotated[str, Arg(help="Run folder, checkpoint folder or run name.")],
+    data: DataOpt = None, file: FileOpt = None, split: SplitOpt = "val", max_tokens: MaxTokensOpt = None,
+    context: ContextOpt = None, stride: StrideOpt = None, batch_size: BatchOpt = 4, json_output: JsonOpt = False,
+) -> None:
+    """Loss, perplexity and bits per byte on a dataset split or a text file (sliding window)."""
+    text = _check(data, file, max_tokens, stride, batch_size)
+    row = _score(checkpoint, data, text, split, max_tokens, context, stride, batch_size, announce_device())
+    if json_output:
+        print_json(row)
+        return
+    show(table(f"perplexity of {row['checkpoint']} on {file or row['data']}", ["metric", "value"], [
+        ("tokens scored", row["tokens"]), ("bytes", row["bytes"]), ("loss (nats/token)", row["loss"]),
+        ("perplexity", row["perplexity"]), ("bits per byte", row["bits_per_byte"]),
+        ("window / stride", f"{row['context']} / {row['stride']}"), ("windows", row["windows"])]))
+
+
+@app.command()
+def compare(
+    checkpoints: Annotated[list[str], Arg(help="Two or more checkpoints (run folders, checkpoint folders, names).")],
+    data: DataOpt = None, file: FileOpt = None, split: SplitOpt = "val", max_tokens: MaxTokensOpt = None,
+    context: ContextOpt = None, stride: StrideOpt = None, batch_size: BatchOpt = 4, json_output: JsonOpt = False,
+) -> None:
+    """Score several checkpoints on the same data: size, tokens trained, val loss, perplexity."""
+    text = _check(data, file, max_tokens, stride, batch_size)
+    device = announce_device()
+    if data is None and text is None:
+        from gptscratch.checkpoint import read_config, resolve_checkpoint
+
+        trained_on = {read_config(resolve_checkpoint(c)).get("training", {}).get("data") for c in checkpoints}
+        if len(trained_on) > 1:
+            raise UsageError(f"the checkpoints were trained on different data ({', '.join(map(str, trained_on))});"
+                             " pass --data NAME or --file PATH so all are scored on the same text")
+    rows = [_score(c, data, text, split, max_tokens, context, stride, batch_size, device) for c in checkpoints]
+    if json_output:
+        print_json({"checkpoints": rows})
+        return
+    show(table(f"checkpoints on {file or rows[0]['data']}",
+               ["checkpoint", "parameters", "tokenizer", "tokens trained", "recorded val loss", "loss",
+                "perplexity", "bits/byte"],
+               [(_short(r["checkpoint"]), r["parameters"], r["tokenizer"], r["tokens_trained"], r["recorded_val_loss"],
+                 r["loss"], r["perplexity"], r["bits_per_byte"]) for r in rows]))
+
+
+def _short(path: str) -> str:
+    """run/latest rather than the whole absolute path: the table stays narrow."""
+    parts = Path(path).parts
+    return str(Path(*parts[-2:])) if len(parts) >= 2 else path
+
+
+@app.command()
+def bench(
+    checkpoint: Annotated[str, Arg(help="Run folder, checkpoint folder or run name.")],
+    lengths: Annotated[Optional[str], Opt(help="Comma-separated numbers of new tokens (default: ¼, ½ and all of the context).")] = None,
+    prompt_tokens: Annotated[int, Opt(help="Prompt length for the decoding runs.")] = 16,
+    repeats: Annotated[int, Opt(help="Runs per figure; the median is reported.")] = 3,
+    dtype: Annotated[str, Opt(help="auto, bf16 or fp32 (as in generate).")] = "auto",
+    no_uncached: Annotated[bool, Opt("--no-uncached", help="Skip the slow runs without the KV cache.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Generation speed with and without the KV cache, prefill and decode tokens/s, peak memory."""
+    from gptscratch.generation.precision import INFERENCE_DTYPES
+
+    try:
+        parsed = [int(n) for n in lengths.split(",")] if lengths else None
+    except ValueError:
+        raise UsageError(f"--lengths must be comma-separated integers such as 64,128 (got {lengths!r})") from None
+    if parsed is not None and min(parsed) < 1:
+        raise UsageError("--lengths must all be ≥ 1")
+    if prompt_tokens < 1 or repeats < 1:
+        raise UsageError("--prompt-tokens and --repeats must be ≥ 1")
+    if dtype not in INFERENCE_DTYPES:
+        raise UsageError(f"unknown --dtype {dtype!r}; choose one of {', '.join(INFERENCE_DTYPES)}")
+    from gptscratch.cli.generate import _load
+    from gptscratch.evaluation.bench import bench_generation
+
+    model, _ = _load(checkpoint, dtype)
+    with progress_callback("benchmarking") as progress:
+        result = bench_generation(model, parsed, prompt_tokens=prompt_tokens, repeats=repeats,
+                                  uncached=not no_uncached, progress=progress)
+    if json_output:
+        print_json(result)
+        return
+    log(f"{result['parameters']:,} parameters, {result['dtype']}, {result['threads']} threads; "
+        f"prefill {result['prefill_tokens']} tokens: {result['prefill_tokens_per_second']:.0f} tokens/s; "
+        f"peak memory {result['peak_memory_mb']:.0f} MB" if result["peak_memory_mb"] else "")
+    show(table(f"generation speed (tokens/s, median of {repeats})",
+               ["new tokens", "cached", "decode only", "uncached", "speed-up"],
+               [(r["new_tokens"], r["cached_tokens_per_second"], r["decode_tokens_per_second"],
+                 r.get("uncached_tokens_per_second"), r.get("speedup")) for r in result["lengths"]]))
+
+
+@app.command()
+def hellaswag(
+    checkpoint: Annotated[str, Arg(help="Run folder, checkpoint folder or run name.")],
+    limit: Annotated[Optional[int], Opt(help="Score only the first N items (10,042 in all).")] = None,
+    source: Annotated[str, Opt(help="Hugging Face dataset id, or a local folder with validation.jsonl in HellaSwag's schema.")] = "Rowan/hellaswag",
+    json_output: JsonOpt = False,
+) -> None:
+    """HellaSwag validation accuracy, completion-style (acc and acc_norm as in build-nanogpt)."""
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be ≥ 1 (got {limit})")
+    from gptscratch.checkpoint import load_checkpoint
+    from gptscratch.evaluation.hellaswag import evaluate_hellaswag, load_examples
+
+    device = announce_device()
+    loaded = load_checkpoint(checkpoint, device=device)
+    examples = load_examples(source, limit=limit)
+    log(f"scoring {len(examples)} HellaSwag items with {loaded.path}")
+    with progress_callback("hellaswag") as progress:
+        result = evaluate_hellaswag(loaded.model, loaded.tokenizer, examples, progress=progress)
+    result = {"checkpoint": str(loaded.path), "source": source, **result}
+    if json_output:
+        print_json(result)
+        return
+    show(table("HellaSwag (random guessing: 0.25)", ["items", "acc", "acc_norm"],
+               [(result["examples"], result["acc"], result["acc_norm"])]))
