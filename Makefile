@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: venv test test-all demo clean
+.PHONY: venv test test-slow test-all demo docs release-check clean
 
 # The stamp file re-runs the install when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -19,15 +19,25 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)" $(TORCH_INDEX_ARG)
-	@$(BIN)/python -m pip install -q -e ".[test]"
+	@$(BIN)/python -m pip install -q -e ".[test,docs]"
 	@touch $@
 	@echo "venv ready: $(BIN)/gptscratch"
 
 test: venv
 	$(BIN)/python -m pytest -q -m "not slow"
 
+test-slow: venv
+	$(BIN)/python -m pytest -q -m slow
+
 test-all: venv
 	$(BIN)/python -m pytest -q
+
+docs: venv
+	@$(BIN)/python -m pip install -q "mkdocs>=1.6" "mkdocs-material>=9.5"
+	$(BIN)/mkdocs build --strict
+
+release-check: venv
+	$(BIN)/python -m pytest -q -m slow tests/test_release.py
 
 demo: venv
 	$(BIN)/gptscratch train --preset quick

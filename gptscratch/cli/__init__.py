@@ -28,8 +28,8 @@ from gptscratch.errors import GptScratchError
 app = typer.Typer(
     name="gptscratch",
     help="Train and sample GPT-style transformers written from scratch in PyTorch.",
-    no_args_is_help=True,
-    add_completion=False,
+    no_args_is_help=False,  # no arguments: guided mode on a terminal, help otherwise (cli/guided.py)
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -41,8 +41,9 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
+    ctx: typer.Context,
     device: Annotated[
         str,
         typer.Option(
@@ -68,6 +69,10 @@ def root(
     # command actually needs the device.
     SETTINGS.update(device=device, quiet=quiet, debug=debug)
     check_device_name(device)
+    if ctx.invoked_subcommand is None:
+        from gptscratch.cli.guided import run_guided
+
+        run_guided(app)  # a menu on a terminal; otherwise the help and exit status 2, without reading input
 
 
 # ---------------------------------------------------------------------------------------

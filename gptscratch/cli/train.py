@@ -86,6 +86,7 @@ def train(
     seed: Annotated[Optional[int], Opt(help="Random seed (weights init and data order).")] = None,
     precision: Annotated[Optional[str], Opt(help="auto (bf16 where it is faster), fp32 or bf16.")] = None,
     compile_model: Annotated[Optional[bool], Opt("--compile/--no-compile", help="torch.compile (default: on for CUDA only).")] = None,
+    manual_backward: Annotated[bool, Opt("--manual-backward", help="Backpropagate with the hand-written layer backwards in gptscratch/manual (fp32; slower, for learning).")] = False,
     debug: Annotated[bool, Opt("--debug", help="Anomaly detection + per-step gradient/activation stats (slow).")] = False,
     out: Annotated[Optional[Path], Opt(help="Run folder (default: a new folder in the cache).")] = None,
     resume: Annotated[Optional[str], Opt(help="Continue the run in this folder (or run name).")] = None,
@@ -121,7 +122,8 @@ def train(
             batch_size=batch_size, grad_accum=grad_accum, lr=lr, min_lr_ratio=min_lr_ratio, warmup=warmup,
             weight_decay=weight_decay, beta1=beta1, beta2=beta2, grad_clip=grad_clip, eval_every=eval_every,
             eval_batches=eval_batches, sample_tokens=sample_tokens, save_every=save_every, log_every=log_every,
-            seed=seed, precision=precision, compile=compile_model, debug=debug or None, **budget)
+            seed=seed, precision=precision, compile=compile_model, debug=debug or None,
+            manual_backward=manual_backward or None, **budget)
     device = announce_device()
     if dry_run:
         _show_plan(config, device, json_output)

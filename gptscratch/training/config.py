@@ -59,6 +59,8 @@ class TrainConfig:
     """torch.compile the model; None = on for CUDA, off elsewhere (on CPU it costs 30–45 s and gained nothing)."""
     debug: bool = False
     """Anomaly detection + per-step gradient/activation statistics (slow; for NaN hunting)."""
+    manual_backward: bool = False
+    """Backpropagate through gptscratch.manual's hand-written layer backwards (fp32, one process; for learning)."""
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "grad_accum", "eval_every", "eval_batches", "log_every")

@@ -101,6 +101,14 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model_config, initial_state, trainer_state = initial_weights(config, self.tokenizer, device,
                                                                           resume_from)
+        if config.manual_backward:
+            from ..errors import UsageError
+            from ..manual import check_supported
+
+            check_supported(self.model_config)  # UsageError naming the fix (e.g. dropout > 0)
+            if self.dist.enabled:  # the manual loss bypasses DDP, so gradients would not be averaged across ranks
+                raise UsageError("--manual-backward trains in one process; run it without torchrun")
+            self.precision = "fp32"             # the hand-written backwards run in the parameters' dtype
         with torch.device(device):
             self.model = GPT(self.model_config)
         if initial_state is not None:
@@ -229,7 +237,12 @@ class Trainer:
             sync = self.forward_model.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
             with sync:
                 with autocast(self.precision, self.device):
-                    _, loss = self.forward_model(x, y)
+                    if c.manual_backward:
+                        from ..manual import loss as manual_loss
+
+                        loss = manual_loss(self.model, x, y)
+                    else:
+                        _, loss = self.forward_model(x, y)
                 if not torch.isfinite(loss):
                     where = f" ({monitor.diagnosis()})" if monitor else " (rerun with --debug to see where)"
                     raise TrainingError(f"loss became {loss.item()} at step {self.step + 1}{where}; the last saved "

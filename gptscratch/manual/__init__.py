@@ -1,0 +1,32 @@
+"""Manual mode: every layer's backward pass written out by hand, as torch.autograd.Functions.
+
+Autograd is the reason a GPT fits in a few hundred lines — but it hides the part of deep learning that is
+easiest to get wrong on paper. Each module here is one layer with its forward, its backward and, in the
+docstring, the derivation of the gradient with shapes:
+
+    linear.py         y = x Wᵀ + b                       ∂x = g W, ∂W = gᵀ x, ∂b = Σ g
+    layernorm.py      y = x̂ γ + β                        ∂x = r (ĝ − mean ĝ − x̂ mean(ĝ x̂))
+    activations.py    GELU (erf and tanh forms), ReLU     ∂x = g ⊙ f'(x)
+    attention.py      softmax(QKᵀ/√hs + mask) V           ∂S = P ⊙ (∂P − Σ ∂P ⊙ P)
+    rotary.py         RoPE rotation of q and k            ∂x = R(−a) g
+    embedding.py      W[idx]                              ∂W = scatter-add of g
+    cross_entropy.py  −log softmax(z)[t]                  ∂z = softmax(z) − onehot(t)
+    gpt.py            the GPT walked with the above: forward(model, idx, targets), loss(model, x, y)
+
+tests/test_manual.py checks each Function with torch.autograd.gradcheck in float64 and one full training
+step (gradients and AdamW update) against autograd. `gptscratch train --manual-backward` trains with it.
+"""
+
+from .activations import GeluFunction, GeluTanhFunction, ReluFunction
+from .attention import CausalAttentionFunction, causal_attention
+from .cross_entropy import CrossEntropyFunction, cross_entropy
+from .embedding import EmbeddingFunction, embedding
+from .gpt import check_supported, forward, loss
+from .layernorm import LayerNormFunction, layer_norm
+from .linear import LinearFunction, linear
+from .rotary import RotaryFunction, apply_rotary
+
+__all__ = ["CausalAttentionFunction", "CrossEntropyFunction", "EmbeddingFunction", "GeluFunction",
+           "GeluTanhFunction", "LayerNormFunction", "LinearFunction", "ReluFunction", "RotaryFunction",
+           "causal_attention", "check_supported", "cross_entropy", "embedding", "forward", "layer_norm",
+           "linear", "loss", "apply_rotary"]

@@ -1,0 +1,71 @@
+"""The MLP's non-linearities with their derivatives written out by hand: GELU (exact and tanh form), ReLU.
+
+All three act element by element, so each backward is ∂L/∂x = g ⊙ f'(x) (same shape as x).
+
+GELU, exact (Hendrycks & Gimpel 2016): x weighted by the probability that a standard normal is below it.
+
+    f(x)  = x · Φ(x),             Φ(x) = ½ (1 + erf(x / √2))          φ(x) = e^(−x²/2) / √(2π)
+    f'(x) = Φ(x) + x · φ(x)                                            (product rule; Φ' = φ)
+
+GELU, tanh approximation (GPT-2's "gelu_new"):
+
+    u     = √(2/π) · (x + 0.044715 x³)        t = tanh(u)
+    f(x)  = ½ x (1 + t)
+    f'(x) = ½ (1 + t) + ½ x (1 − t²) · √(2/π) · (1 + 3 · 0.044715 x²)   (tanh' = 1 − tanh²; chain rule for u)
+
+ReLU: f(x) = max(0, x), f'(x) = 1 where x > 0 else 0 (PyTorch's choice at exactly 0, which we follow).
+
+Only the input is saved for backward; the derivative is recomputed from it (cheap, element-wise).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_TANH_COEFF = 0.044715
+
+
+class GeluFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        cdf = 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+        pdf = torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+        return grad_out * (cdf + x * pdf)
+
+
+class GeluTanhFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return 0.5 * x * (1.0 + torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * x ** 3)))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        t = torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * x ** 3))
+        du_dx = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_COEFF * x * x)
+        return grad_out * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du_dx)
+
+
+class ReluFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return grad_out * (x > 0).to(grad_out.dtype)
+
+
+ACTIVATIONS = {"gelu": GeluFunction.apply, "gelu_tanh": GeluTanhFunction.apply, "relu": ReluFunction.apply}

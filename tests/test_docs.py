@@ -1,0 +1,184 @@
+"""Docs check: the lessons and README cannot rot.
+
+Convention (documented in docs/lessons/index.md): a fenced code block whose previous non-blank line is
+`<!-- run -->` is executed by this file; `<!-- run slow -->` only in the slow suite (it trains). Within one page
+the blocks run in order, sharing one scratch folder (the working directory), one GPTSCRATCH_HOME and, for Python
+blocks, one namespace — so a page can train a run in one block and sample it in the next.
+
+    ```python   executed with exec(); asserts in the block state what the learner should see
+    ```bash     every line (after `\\` continuations are joined and comments dropped) must be a `gptscratch ...`
+                command; it runs through the real entry point (`python -m gptscratch`) and must exit 0
+
+Blocks without a marker are illustrations (installation commands, output listings) and are never run.
+Also checked here: every relative link in the docs points at an existing file, every lesson has the parts the
+learning path promises, every page is in mkdocs.yml's nav, and `mkdocs build --strict` passes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+LESSONS = DOCS / "lessons"
+PAGES = sorted([REPO / "README.md", *DOCS.rglob("*.md")])
+MARKER = re.compile(r"^<!--\s*run(\s+slow)?\s*-->\s*$")
+FENCE = re.compile(r"^(```|~~~)\s*([\w+-]*)")
+
+
+@dataclass
+class Block:
+    page: Path
+    line: int
+    language: str
+    code: str
+    slow: bool
+
+    def where(self) -> str:
+        return f"{self.page.relative_to(REPO)}:{self.line}"
+
+
+def runnable_blocks(page: Path) -> list[Block]:
+    """The marked blocks of a page, in order. A marker not followed by a fenced block is an error."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks, pending, i = [], None, 0
+    while i < len(lines):
+        line = lines[i].strip()
+        fence = FENCE.match(line)
+        if MARKER.match(line):
+            pending = (i + 1, bool(MARKER.match(line).group(1)))
+        elif fence:
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == fence.group(1)), len(lines))
+            if pending is not None:
+                blocks.append(Block(page, i + 1, fence.group(2), "\n".join(lines[i + 1:end]), pending[1]))
+            pending, i = None, end
+        elif line and pending is not None:
+            raise AssertionError(f"{page.relative_to(REPO)}:{pending[0]}: run marker not followed by a code block")
+        i += 1
+    return blocks
+
+
+def shell_commands(block: Block) -> list[list[str]]:
+    """The gptscratch commands of a bash block, as argument lists (continuations joined, comments dropped)."""
+    commands = []
+    for line in block.code.replace("\\\n", " ").splitlines():
+        argv = shlex.split(line, comments=True)
+        if not argv:
+            continue
+        assert argv[0] == "gptscratch", f"{block.where()}: only gptscratch commands can run, got {line!r}"
+        commands.append(argv[1:])
+    return commands
+
+
+def run_block(block: Block, namespace: dict, cwd: Path) -> None:
+    if block.language == "python":
+        code = compile(block.code, block.where(), "exec")
+        exec(code, namespace)  # noqa: S102 - running the documentation is the point
+        return
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    for args in shell_commands(block):
+        result = subprocess.run([sys.executable, "-m", "gptscratch", *args], cwd=cwd, env=env,
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, (f"{block.where()}: `gptscratch {shlex.join(args)}` exited "
+                                        f"{result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+
+
+ALL_BLOCKS = {page: runnable_blocks(page) for page in PAGES}
+PAGE_IDS = {page: str(page.relative_to(REPO)) for page in PAGES}
+
+
+def test_marked_blocks_are_python_or_gptscratch_commands():
+    blocks = [b for page in PAGES for b in ALL_BLOCKS[page]]
+    assert len(blocks) >= 20  # the lessons carry experiments: if this drops, markers were lost
+    for block in blocks:
+        assert block.language in ("python", "bash"), f"{block.where()}: cannot run a {block.language!r} block"
+        if block.language == "bash":
+            assert shell_commands(block), f"{block.where()}: empty bash block"
+
+
+def _run_page(page: Path, include_slow: bool, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__docs__"}
+    for block in ALL_BLOCKS[page]:
+        if block.slow and not include_slow:
+            continue
+        run_block(block, namespace, tmp_path)
+
+
+FAST_PAGES = [p for p in PAGES if any(not b.slow for b in ALL_BLOCKS[p])]
+SLOW_PAGES = [p for p in PAGES if any(b.slow for b in ALL_BLOCKS[p])]
+
+
+@pytest.mark.parametrize("page", FAST_PAGES, ids=[PAGE_IDS[p] for p in FAST_PAGES])
+def test_page_runs(page, tmp_path, monkeypatch):
+    """The quick blocks of each page (Python snippets, --help, --dry-run, data preparation)."""
+    _run_page(page, False, tmp_path, monkeypatch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", SLOW_PAGES, ids=[PAGE_IDS[p] for p in SLOW_PAGES])
+def test_page_runs_with_its_training_experiments(page, tmp_path, monkeypatch):
+    _run_page(page, True, tmp_path, monkeypatch)
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_relative_links_point_at_existing_files():
+    broken = []
+    for page in PAGES:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        for target in LINK.findall(text):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = (page.parent / target.split("#")[0]).resolve()
+            if not path.exists():
+                broken.append(f"{PAGE_IDS[page]} → {target}")
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+LESSON_PAGES = sorted(LESSONS.glob("[0-9][0-9]-*.md"))
+REQUIRED_SECTIONS = ("## The idea", "## The formula", "## The shapes", "## The picture", "## In the code",
+                     "## Experiment", "### What you should see")
+
+
+@pytest.mark.parametrize("lesson", LESSON_PAGES, ids=[p.stem for p in LESSON_PAGES])
+def test_lesson_has_every_part(lesson):
+    text = lesson.read_text(encoding="utf-8")
+    for section in REQUIRED_SECTIONS:
+        assert f"\n{section}\n" in text, f"{lesson.name}: missing section {section!r}"
+    assert "```mermaid" in text, f"{lesson.name}: no diagram"
+    assert "](../../gptscratch/" in text, f"{lesson.name}: no link to the source"
+    assert any(b.language == "bash" for b in ALL_BLOCKS[lesson]), f"{lesson.name}: no runnable CLI experiment"
+
+
+def test_learning_path_covers_the_curriculum():
+    assert len(LESSON_PAGES) == 13
+    index = (LESSONS / "index.md").read_text(encoding="utf-8")
+    for lesson in LESSON_PAGES:
+        assert f"({lesson.name})" in index, f"lessons/index.md does not link {lesson.name}"
+
+
+def test_every_page_is_in_the_site_navigation():
+    nav = (REPO / "mkdocs.yml").read_text(encoding="utf-8").split("\nnav:", 1)[1]
+    listed = set(re.findall(r"([\w./-]+\.md)\s*$", nav, flags=re.M))
+    missing = [str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md") if str(p.relative_to(DOCS)) not in listed]
+    assert not missing, f"pages missing from mkdocs.yml nav: {missing}"
+
+
+def test_mkdocs_build_is_strict_clean(tmp_path):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site"),
+                             "--config-file", str(REPO / "mkdocs.yml")], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (tmp_path / "site" / "lessons" / "03-attention" / "index.html").is_file()
