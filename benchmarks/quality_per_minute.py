@@ -8,7 +8,7 @@ pipeline) for the same wall-clock budget, through gptscratch's own training loop
   recipe  nanoGPT's CPU "baby GPT" (shakespeare_char config, README): 4 layers × 128 × 4 heads, context 64,
           batch 12, lr 1e-3 → 1e-4, β2 0.99, warmup 100 of 2000 iterations (5%), dropout 0, weight decay 0.1,
           grad clip 1.0, fp32 (nanoGPT uses no autocast on CPU). Its schedule runs over the time budget.
-  ours    `--preset quick` with the char tokenizer: its PRESET_VARIANTS[("quick", "char")] values.
+  ours    `--preset quick` with the char tokenizer (its PRESET_VARIANTS entry, if any, on top).
 
 The score is the mean cross-entropy (nats per character) over *all* non-overlapping windows of the
 validation split, each model at its own context length, measured after training (the same text for both).
@@ -72,7 +72,7 @@ def run(name: str, data: str, budget: float, out: Path, overrides: dict) -> dict
 def train_precision(config) -> str:
     from gptscratch.training.precision import resolve_precision
 
-    return resolve_precision(config.precision, "cpu")
+    return resolve_precision(config.precision, "cpu", config.model.get("d_model"))
 
 
 def main() -> None:

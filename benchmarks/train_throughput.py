@@ -7,8 +7,9 @@ embeddings) with the *same* step: forward, cross-entropy, backward, clip 1.0, fu
 differs. Peers, when importable in this environment:
   - Hugging Face transformers GPT2LMHeadModel (SDPA attention),
   - the `llms-from-scratch` package (Raschka): GPTModel (written-out attention) and GPTModelFast (SDPA).
-gptscratch runs in fp32 and with the precision it picks automatically (bf16 autocast on CPUs with native
-bf16, fp32 otherwise); peers in fp32 and bf16 autocast.
+gptscratch runs in fp32 and bf16 autocast, and its row marked "(auto)" is the precision it picks automatically
+for that size (bf16 autocast on CPUs with native bf16 for models at least 256 wide, fp32 otherwise); peers in
+fp32 and bf16 autocast.
 
 Timing: implementations are interleaved round by round (so load drifts hit all of them alike); each round
 times `--steps` steps after warm-up; the median over rounds is reported. MFU = achieved FLOP/s ÷ peak, with
@@ -155,7 +156,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device
-    auto = resolve_precision("auto", device)
+    auto = resolve_precision("auto", device)  # without a width: bf16 wherever the hardware has it
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(json.dumps({"device": device, "threads": torch.get_num_threads(), "torch": torch.__version__,
                       "auto_precision": auto, "load_average_at_start": load}), flush=True)
@@ -165,10 +166,11 @@ def main() -> None:
         overrides = {"dropout": 0.0, **({"context_length": args.context} if args.context else {})}
         config = model_config(size, args.vocab, **overrides)
         runners = {}
+        picked = resolve_precision("auto", device, config.d_model)  # what `train` uses for this size
         for name, build in impls.items():
             precisions = ["fp32", auto] if auto != "fp32" else ["fp32"]
             for precision in precisions:
-                label = f"{name} {precision}" + (" (auto)" if name == "gptscratch" and precision == auto else "")
+                label = f"{name} {precision}" + (" (auto)" if name == "gptscratch" and precision == picked else "")
                 runners[label] = Runner(build, config, precision, args.batch, device)
         for runner in runners.values():  # warm-up: allocator, autocast caches, AdamW state
             runner.time_steps(2)

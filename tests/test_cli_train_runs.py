@@ -21,7 +21,7 @@ def test_presets_and_tokenizer_variant():
         assert config.data == "fineweb-edu" and config.tokenizer == "cl100k_base"
         assert config.grad_accum >= 16 and config.max_tokens
     quick = preset_config("quick")
-    assert (quick.tokenizer, quick.max_time, quick.model["d_model"]) == ("byte", 110.0, 192)
+    assert (quick.tokenizer, quick.max_time, quick.model["d_model"]) == ("byte", 110.0, 128)
     char = preset_config("quick", tokenizer="char", data="notes.txt")
     assert char.tokenizer == "char" and char.data == "notes.txt" and char.max_time == 110.0
     assert parse_count("50M") == 50_000_000 and parse_count("2.5B") == 2_500_000_000 and parse_count("1e3") == 1000
@@ -37,7 +37,7 @@ def test_recipe_files_toml_and_yaml_with_precedence(tmp_path):
     values = load_config_file(toml)
     config = preset_config(None, values, lr=0.005)  # flags beat the file, the file beats the preset
     assert (config.lr, config.max_time, config.tokenizer) == (0.005, 30.0, "byte")
-    assert config.model["n_layer"] == 2 and config.model["d_model"] == 96 and config.model["context_length"] == 128
+    assert config.model["n_layer"] == 2 and config.model["d_model"] == 96 and config.model["context_length"] == 64
     config = preset_config(None, load_config_file(yaml))
     assert (config.size, config.batch_size, config.max_tokens, config.model) == ("tiny", 4, 10_000, {"context_length": 32})
     (tmp_path / "bad.toml").write_text("learning_rate = 1\nmax_steps = 3\n")

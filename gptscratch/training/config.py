@@ -102,15 +102,18 @@ class TrainConfig:
         return replace(self, **changes)
 
 
-# Presets. quick: chosen by measurement on a 2-core CPU (docs/training.md "Presets"): byte-level tokens keep
-# the output layer tiny (257 ids vs 100k for cl100k, where the LM head is ~80% of a step), and a 4-layer ×
-# 192-wide model at context 128 learns the builtin corpus's shape within two minutes.
+# Presets. quick: chosen by measurement on a 2-core CPU (benchmarks/quality_per_minute.py, docs/training.md
+# "Quality per minute"): byte-level tokens keep the output layer tiny (257 ids vs 100k for cl100k, where the LM
+# head is ~80% of a step). In a fixed two minutes *more optimizer steps* win: a 4 × 128 model at context 64,
+# batch 12, in fp32 (auto precision: bf16 autocast costs more than it saves at width 128), with a 3× higher
+# peak lr than nanoGPT's CPU recipe, takes ~3,500 steps and ends 0.06 nats/char below that recipe.
 # medium / full: FineWeb-Edu (the `fineweb-edu` source) with cl100k_base on one GPU; the seeds' 16× gradient
 # accumulation gives ~0.26M / ~0.5M-token optimizer steps. Sizes and expected times: docs/training.md.
 PRESETS: dict[str, dict] = {
     "quick": dict(data="builtin", tokenizer="byte", size="mini",
-                  model={"d_model": 192, "n_head": 4, "n_layer": 4, "context_length": 128},
-                  batch_size=16, lr=2e-3, warmup=0.03, max_time=110.0, eval_every=100, eval_batches=10),
+                  model={"d_model": 128, "n_head": 4, "n_layer": 4, "context_length": 64},
+                  batch_size=12, lr=3e-3, beta2=0.99, warmup=0.05, max_time=110.0,
+                  eval_every=250, eval_batches=20),
     "medium": dict(data="fineweb-edu", tokenizer="cl100k_base", size="medium",
                    batch_size=32, grad_accum=16, lr=1e-3, warmup=0.05, max_tokens=1_000_000_000,
                    eval_every=250, eval_batches=40, save_every=250),
@@ -119,12 +122,10 @@ PRESETS: dict[str, dict] = {
                  eval_every=500, eval_batches=40, save_every=500),
 }
 
-# Variants of a preset for one tokenizer, applied on top of it when that tokenizer is in use. quick + char:
-# measured by benchmarks/quality_per_minute.py (docs/training.md "Quality per minute").
-PRESET_VARIANTS: dict[tuple[str, str], dict] = {
-    ("quick", "char"): dict(model={"d_model": 192, "n_head": 4, "n_layer": 4, "context_length": 128},
-                            batch_size=16, lr=2e-3, warmup=0.03),
-}
+# Variants of a preset for one tokenizer, applied on top of it when that tokenizer is in use. quick + char
+# needs none: the measured quick values above are also the best char-level ones found
+# (benchmarks/quality_per_minute.py).
+PRESET_VARIANTS: dict[tuple[str, str], dict] = {}
 
 
 def preset_config(preset: str | None, file_values: dict | None = None, **overrides) -> TrainConfig:

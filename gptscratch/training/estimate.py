@@ -126,7 +126,6 @@ def plan_run(config, device: str = "cpu") -> dict:
     from ..model import ModelConfig, model_config, pad_vocab
     from .precision import resolve_precision
 
-    precision = resolve_precision(config.precision, device)
     if config.init_from:
         from .. import checkpoint as ckpt
 
@@ -139,6 +138,7 @@ def plan_run(config, device: str = "cpu") -> dict:
             model = model_config(config.size, pad_vocab(vocab), **config.model)
         except (KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"invalid model settings: {exc.args[0] if exc.args else exc}") from None
+    precision = resolve_precision(config.precision, device, model.d_model)
     estimate = estimate_run(model, config.batch_size, config.grad_accum, precision)
     steps = config.max_steps
     if config.max_tokens:

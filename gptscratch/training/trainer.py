@@ -94,13 +94,13 @@ class Trainer:
         self.dist, device = distributed.init(device)
         self.config, self.device = config, device
         self.emit = (progress or _ignore) if self.dist.is_main else _ignore
-        self.precision = resolve_precision(config.precision, device)
         self.dataset = resolve_data(config, self.dist, self.emit)
         self.tokenizer = self.dataset.tokenizer
         self.micro_steps = distributed.local_accumulation(config.grad_accum, self.dist)
         torch.manual_seed(config.seed)
         self.model_config, initial_state, trainer_state = initial_weights(config, self.tokenizer, device,
                                                                           resume_from)
+        self.precision = resolve_precision(config.precision, device, self.model_config.d_model)
         if config.manual_backward:
             from ..errors import UsageError
             from ..manual import check_supported
