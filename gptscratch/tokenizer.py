@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import threading
 from collections.abc import Iterable, Sequence
 
 from gptscratch.errors import TokenizerError, UsageError
@@ -286,23 +285,7 @@ def _tiktoken_cached(name: str) -> bool:
 
 
 def _network_reachable(timeout: float = _NETWORK_PROBE_SECONDS) -> bool:
-    """Can we open a TCP connection to tiktoken's host within `timeout` seconds?
+    """Can we open a TCP connection to tiktoken's host within `timeout` seconds? (see gptscratch.network)"""
+    from .network import reachable
 
-    DNS lookups have no timeout of their own, so the probe runs in a daemon thread that we
-    stop waiting for after `timeout`.
-    """
-    import socket
-
-    result = {"ok": False}
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((_BLOB_HOST, 443), timeout=timeout):
-                result["ok"] = True
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return result["ok"]
+    return reachable(_BLOB_HOST, 443, timeout)

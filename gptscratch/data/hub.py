@@ -28,7 +28,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,24 +257,9 @@ def check_hub_reachable(timeout: float = _PROBE_SECONDS) -> None:
     if any(os.environ.get(flag, "").strip().lower() in ("1", "true", "yes", "on")
            for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
         raise NetworkError(NO_NETWORK + " (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set)")
-    import socket
-    from urllib.parse import urlparse
+    from gptscratch.network import hub_reachable
 
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443)
-    result = {"ok": False}
-
-    def probe() -> None:  # DNS has no timeout of its own: give up waiting on the thread instead
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result["ok"] = True
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if not result["ok"]:
+    if not hub_reachable(timeout):
         raise NetworkError(NO_NETWORK)
 
 

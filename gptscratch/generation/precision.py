@@ -19,17 +19,11 @@ def resolve_inference_dtype(requested: str, device: str) -> str:
     """'auto' | 'bf16' | 'fp32' → 'bf16' or 'fp32' for `device`. ValueError for an unknown name."""
     if requested not in INFERENCE_DTYPES:
         raise ValueError(f"unknown dtype {requested!r}; choose one of {', '.join(INFERENCE_DTYPES)}")
-    if requested != "auto":
-        return requested
-    if device.startswith("cuda"):
-        import torch
+    # The same hardware rule as training's autocast (no model width: batch-1 decoding is bound by reading the
+    # weights, so halving their bytes pays whatever the width).
+    from gptscratch.training.precision import resolve_precision
 
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device == "cpu":
-        from gptscratch.training.precision import cpu_has_native_bf16
-
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    return "fp32"
+    return resolve_precision(requested, device)
 
 
 def torch_dtype(name: str):

@@ -17,7 +17,6 @@ for gated or private repos, and resumes an interrupted download from its `.incom
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 from gptscratch.errors import NetworkError, UsageError
@@ -45,24 +44,10 @@ def offline_requested() -> bool:
 
 
 def hub_reachable(timeout: float = PROBE_SECONDS) -> bool:
-    """Can a TCP connection to the Hub be opened within `timeout` s? (DNS has no timeout: probe in a thread.)"""
-    import socket
-    from urllib.parse import urlparse
+    """Can a TCP connection to the Hub be opened within `timeout` s? (see gptscratch.network)"""
+    from ..network import hub_reachable as probe
 
-    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
-    result = {"ok": False}
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, 443), timeout=timeout):
-                result["ok"] = True
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return result["ok"]
+    return probe(timeout)
 
 
 def _progress_class(progress, state: dict):
