@@ -154,13 +154,14 @@ def test_small_rope_model_masters_digit_ops():
     """≥ 95% exact match on the held-out digit-ops examples after ~1 minute of CPU training.
 
     The recipe (also in docs/data.md): 2 layers × 128 wide × 4 heads with rotary positions, context 32,
-    batch 32, lr 3e-3, 1300 steps. Rotary positions matter: first/second/last are lookups at a fixed
+    batch 32, lr 3e-3, 3000 steps: 99.6% and 99.8% with seeds 1 and 2. Fewer steps are not robust: at 1300-2000
+    steps the result swung between 74% and 99% with the seed or the number of threads. Rotary positions matter: first/second/last are lookups at a fixed
     distance from '=', which relative positions express directly (learned positions reached ~59% in the
     same time).
     """
     from gptscratch.training import TrainConfig, train
 
-    config = TrainConfig(data="task:digit-ops", size="tiny", batch_size=32, max_steps=1300, eval_every=1300,
+    config = TrainConfig(data="task:digit-ops", size="tiny", batch_size=32, max_steps=3000, eval_every=3000,
                          eval_batches=4, log_every=100, lr=3e-3, seed=1337,
                          model={"n_layer": 2, "d_model": 128, "n_head": 4, "context_length": 32,
                                 "positional": "rope"})
