@@ -11,6 +11,7 @@ tests must be able to prove that importing the CLI does not load it.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -19,6 +20,12 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# A job started in the background by a non-interactive shell (as CI runners may start this suite) inherits SIGINT
+# *ignored*, and an ignored signal stays ignored across exec: the gptscratch subprocesses that the Ctrl-C tests
+# interrupt would never see it. A Python-level handler here is reset to the default in every child instead.
+if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 HERMETIC_ENV = {
     "HF_HUB_OFFLINE": "1",
