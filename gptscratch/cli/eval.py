@@ -39,7 +39,7 @@ def _check(data, file, max_tokens, stride, batch_size) -> str | None:
         raise UsageError(f"--batch-size must be ≥ 1 (got {batch_size})")
     if file is None:
         return None
-    from gptscratch.evaluation.compare import read_text_file
+    from gptscratch.textfile import read_text_file
 
     return read_text_file(file)
 

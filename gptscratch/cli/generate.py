@@ -19,20 +19,9 @@ import typer
 from gptscratch.cli.render import log, print_json, show, table
 from gptscratch.cli.settings import announce_device
 from gptscratch.errors import UsageError
+from gptscratch.textfile import read_text_file
 
 Opt = typer.Option
-
-
-def _read_text_file(path: Path) -> str:
-    if not path.is_file():
-        raise UsageError(f"prompt file {path} does not exist; check the path")
-    data = path.read_bytes()
-    if b"\x00" in data:
-        raise UsageError(f"prompt file {path} looks binary (contains NUL bytes); give a UTF-8 text file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"prompt file {path} is not valid UTF-8; convert it (e.g. iconv -t UTF-8)") from None
 
 
 def read_prompts(prompt: str | None, prompt_file: Path | None, each_line: bool) -> list[str]:
@@ -44,7 +33,7 @@ def read_prompts(prompt: str | None, prompt_file: Path | None, each_line: bool) 
             raise UsageError("--prompt is empty; give some text, or omit --prompt to sample from end-of-text")
         text, source = prompt, "--prompt"
     elif prompt_file is not None:
-        text, source = _read_text_file(prompt_file), str(prompt_file)
+        text, source = read_text_file(prompt_file, "prompt file"), str(prompt_file)
         if not text.strip():
             raise UsageError(f"prompt file {prompt_file} is empty; put the prompt text in it")
     elif not sys.stdin.isatty():

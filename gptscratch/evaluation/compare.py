@@ -17,22 +17,6 @@ from pathlib import Path
 from gptscratch.errors import UsageError
 
 
-def read_text_file(path) -> str:
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist; give the path of a UTF-8 text file")
-    data = path.read_bytes()
-    if b"\x00" in data:
-        raise UsageError(f"{path} looks binary (contains NUL bytes); give a UTF-8 text file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not valid UTF-8; convert it (e.g. iconv -t UTF-8)") from None
-    if not text.strip():
-        raise UsageError(f"{path} is empty; give a file with text to score")
-    return text
-
-
 def dataset_tokens(loaded, data: str | None, split: str, max_tokens: int | None):
     """(tokens, label) of a dataset split for the checkpoint `loaded`, checking the tokenizer matches."""
     from gptscratch.data import open_dataset
