@@ -91,3 +91,29 @@ def test_grad_accum_must_divide_among_ranks(tmp_path):
     assert result.returncode != 0  # torchrun adds its own report (with a traceback) when a worker fails
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors and all("does not divide among 2 processes" in line for line in errors), result.stderr[-2000:]
+
+
+def test_torchrun_worker_ends_without_interpreter_teardown(monkeypatch):
+    """A finished torchrun worker leaves through os._exit with its exit code (after flushing), so gloo's
+    threads are never destroyed during interpreter shutdown (which aborted a finished rank now and then)."""
+    import torch.distributed  # noqa: F401 - the worker has it loaded
+    from gptscratch import cli
+
+    codes = []
+
+    def fake_exit(code):
+        codes.append(code)
+        raise RuntimeError("exited")
+
+    monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match="exited"):
+        cli.main(["--version"])
+    with pytest.raises(RuntimeError, match="exited"):
+        cli.main(["train", "--max-steps", "0"])
+    assert codes == [0, 2]
+
+    monkeypatch.setenv("WORLD_SIZE", "1")  # a single process exits normally
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert codes == [0, 2]

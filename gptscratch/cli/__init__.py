@@ -113,6 +113,38 @@ def _silence_broken_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (`gptscratch` and `python -m gptscratch`). Always exits."""
+    try:
+        _main(argv)
+    except SystemExit as done:
+        if _torchrun_worker():
+            _hard_exit(done.code)
+        raise
+
+
+def _torchrun_worker() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "torch.distributed" in sys.modules
+
+
+def _hard_exit(code) -> None:
+    """End a torchrun worker without interpreter finalization. By then the run's files are written and the
+    process group destroyed, but gloo's C++ worker threads can still be reached from objects that Python only
+    frees while shutting down, and destroying them then aborts the process ("terminate called without an
+    active exception", SIGABRT) about once in tens of runs — torchrun then reports a finished run as failed.
+    os._exit skips that teardown; the output streams are flushed first."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     SETTINGS.update()
     command = typer.main.get_command(app)
