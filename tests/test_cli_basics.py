@@ -297,3 +297,13 @@ def test_unavailable_accelerators_raise_usage_errors_with_fix(monkeypatch):
     assert device.resolve_device("cuda:1") == "cuda:1"
     with pytest.raises(UsageError, match="only 2 CUDA"):
         device.resolve_device("cuda:2")
+
+
+def test_tables_into_a_pipe_keep_long_cells_on_one_line(capsys):
+    """Into a pipe a table gets the width it needs: a long run name or path is never folded across lines."""
+    from gptscratch.cli import render
+
+    long_path = "/tmp/" + "/".join(["a-rather-long-folder-name"] * 8)
+    render.show(render.table("runs", ["name", "path"], [["20261122-162052-tiny", long_path]]))
+    out = capsys.readouterr().out
+    assert any(long_path in line and "20261122-162052-tiny" in line for line in out.splitlines())

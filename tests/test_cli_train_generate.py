@@ -74,7 +74,7 @@ def test_resume_through_the_cli(trained_run, run_cli):
     (["generate", "--prompt", "x"], 2, "train one"),
     (["generate", "--prompt", "x", "--temperature", "-1"], 2, "temperature"),
     (["generate", "--prompt", "x", "--preset", "wild"], 2, "unknown preset"),
-    (["--device", "cuda", "generate", "--prompt", "x"], 2, "cuda"),
+    (["--device", "cuda:99", "generate", "--prompt", "x"], 2, "cuda:99"),  # no such GPU, with or without CUDA
 ])
 def test_bad_inputs_exit_with_one_line(run_cli, args, code, message):
     result = run_cli(*args)

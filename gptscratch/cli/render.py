@@ -106,8 +106,22 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
 
 
 def show(renderable: Any) -> None:
-    """Print a table (or any rich renderable) to stdout."""
-    stdout.print(renderable)
+    """Print a table (or any rich renderable) to stdout.
+
+    Into a pipe or a file, rich would assume 80 columns and fold long cells (run names, paths) across lines,
+    which breaks `| grep`; there the table gets the width it needs instead."""
+    if stdout.is_terminal:
+        stdout.print(renderable)
+        return
+    from rich.measure import Measurement
+
+    needed = Measurement.get(stdout, stdout.options.update(width=10_000), renderable).maximum
+    saved = stdout._width  # noqa: SLF001 - rich has no public way to widen one print
+    stdout.width = max(stdout.width, min(needed, 10_000))
+    try:
+        stdout.print(renderable)
+    finally:
+        stdout._width = saved  # noqa: SLF001
 
 
 def _format_cell(value: Any) -> str:
