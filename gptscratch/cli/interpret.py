@@ -345,3 +345,43 @@ def patch_command(
         print_json(results if demo else results[0])
     if plot:
         _plot(plot, maps)
+
+
+@app.command("train-induction")
+def train_induction_command(
+    out: Annotated[str, Arg(help="Checkpoint folder to write (replaced if it exists).")],
+    steps: Annotated[int, Opt(help="Most training steps (cosine schedule over this many).")] = 1500,
+    seed: Annotated[int, Opt(help="Seed of the weights and of the data.")] = 0,
+    stop_below: Annotated[Optional[float], Opt(help="Stop once the held-out second-copy loss (nats) is below this.",
+                                               show_default=False)] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Train the textbook induction circuit: a 2-layer attention-only GPT that copies from its context (CPU, <1 min)."""
+    import torch
+
+    from gptscratch.checkpoint import save_checkpoint
+    from gptscratch.cli.render import progress_callback
+    from gptscratch.interpret.toy import ToyInductionSetup, toy_tokenizer, train_induction_model
+
+    if steps < 1 or (stop_below is not None and stop_below <= 0):
+        raise UsageError("--steps must be ≥ 1 and --stop-below > 0")
+    setup = ToyInductionSetup(steps=steps, seed=seed, stop_below=stop_below)
+    if announce_device() != "cpu":
+        log("train-induction runs on the CPU (a 60k-parameter model: a GPU would not be faster)")
+    torch.set_num_threads(1)    # measured on one core; more threads do not help a model this small
+    with progress_callback("training the induction circuit") as progress:
+        result = train_induction_model(setup, progress=progress)
+    path = save_checkpoint(out, result.model, toy_tokenizer(setup).spec(),
+                           training={"task": "repeated segments (gptscratch.interpret.toy)", "steps": result.steps,
+                                     "seed": seed})
+    summary = {"checkpoint": str(path), "steps": result.steps, "seconds": round(result.seconds, 1),
+               "probe_first_copy": result.final["probe_first_copy"],
+               "probe_second_copy": result.final["probe_second_copy"], "curve": result.curve}
+    if json_output:
+        print_json(summary)
+        return
+    show(table("loss on held-out [bos] S S (|S| = 10): the second copy falls when the circuit forms",
+               ["step", "train copy loss", "copy 1", "copy 2", "seconds"],
+               [[p["step"], f"{p['copy_loss']:.3f}", f"{p['probe_first_copy']:.3f}",
+                 f"{p['probe_second_copy']:.3f}", f"{p['seconds']:.0f}"] for p in result.curve]))
+    log(f"saved {path}; next: gptscratch interpret induction-heads {escape(str(out))} --length 10")

@@ -7,6 +7,7 @@
     patching.py    activation patching over residual positions and heads, logit difference recovered
     plots.py       heatmaps (matplotlib, optional)
     demos.py       built-in examples for `--demo`
+    toy.py         train the textbook induction circuit (2-layer attention-only GPT, repeated segments)
 
 Everything here works on any gptscratch GPT (sequential or parallel blocks, with or without MLPs, any
 positional scheme) through the model's hook points; nothing is estimated where it can be measured.
