@@ -55,8 +55,6 @@ class PartialShard:
         self.limit = np.iinfo(dtype).max
 
     def append(self, ids: np.ndarray) -> None:
-        if ids.size and int(ids.max()) > self.limit:
-            raise DataError(f"token id {int(ids.max())} does not fit {self.dtype}; this is a bug, please report it")
         self.buffer.append(ids)
         self.buffered += ids.size
         self.count += ids.size
@@ -64,8 +62,12 @@ class PartialShard:
             self.flush()
 
     def flush(self) -> None:
+        """Write the buffered ids: one range check, one conversion and no other copy per ~1M tokens."""
         if self.buffer:
-            data = np.concatenate(self.buffer).astype(self.dtype, copy=False).tobytes()
+            ids = np.concatenate(self.buffer)
+            if self.dtype.itemsize < ids.dtype.itemsize and ids.size and int(ids.max()) > self.limit:
+                raise DataError(f"token id {int(ids.max())} does not fit {self.dtype}; this is a bug, please report it")
+            data = memoryview(ids.astype(self.dtype, copy=False)).cast("B")
             self.handle.write(data)
             self.hash.update(data)
             self.buffer, self.buffered = [], 0
@@ -165,7 +167,7 @@ def run_documents(builder: ShardBuilder, source: Source, encoder: BatchEncoder, 
     snapshots = [(cursor["stream_state"], cursor["stream_at"])] if cursor.get("stream_state") is not None else []
     eot = np.array([encoder.tokenizer.eot_id], dtype=np.uint32)
     current, written, last_index = -1, 0, start - 1
-    started, text_bytes = time.monotonic(), 0
+    started, bytes_at_start = time.monotonic(), encoder.text_bytes
     tokens_at_start = builder.total_tokens()
 
     def cursor_at(index: int, tokens_written: int) -> dict:
@@ -176,7 +178,7 @@ def run_documents(builder: ShardBuilder, source: Source, encoder: BatchEncoder, 
 
     def report() -> None:
         elapsed = max(time.monotonic() - started, 1e-9)
-        tokens = builder.total_tokens()
+        tokens, text_bytes = builder.total_tokens(), encoder.text_bytes - bytes_at_start
         event = {"documents": builder.documents(), "tokens": tokens,
                  "tok/s": round((tokens - tokens_at_start) / elapsed), "MB/s": round(text_bytes / elapsed / 1e6, 1)}
         if target_tokens:
@@ -191,8 +193,7 @@ def run_documents(builder: ShardBuilder, source: Source, encoder: BatchEncoder, 
         return False
     documents = source.documents(start, cursor if snapshots else None)
     for batch, arrays in encoder.encode_batches(_pieces(documents), text=lambda item: item[2]):
-        for (doc, first, piece), ids in zip(batch, arrays):
-            text_bytes += len(piece.encode("utf-8")) if not piece.isascii() else len(piece)
+        for (doc, first, _), ids in zip(batch, arrays):
             if doc.snapshot is not None:
                 snapshots.append(doc.snapshot)
             if doc.index != current:

@@ -18,6 +18,10 @@ gives. How, per tokenizer family:
   character falls back to `tokenizer.encode`, which raises the UsageError naming it.
 - anything else (e.g. a Hugging Face BPE): `tokenizer.encode_batch` per batch.
 
+`text_bytes` counts the UTF-8 bytes of the texts handed back so far (for MB/s and progress).
+For tiktoken the workers count them: tiktoken has just converted each chunk to UTF-8, which
+CPython caches in the str, so `encode("utf-8")` is then a copy instead of a second conversion.
+
 Memory: at most two batches of text and their ids are alive (a few tens of MB).
 """
 
@@ -43,6 +47,7 @@ class BatchEncoder:
         self.threads = max(1, threads or os.cpu_count() or 1)
         self._encoding = getattr(tokenizer, "encoding", None)  # tiktoken.Encoding when there is one
         self._pool: ThreadPoolExecutor | None = None
+        self.text_bytes = 0
         if isinstance(tokenizer, CharTokenizer):
             codes = np.array([ord(char) for char in tokenizer.chars], dtype=np.uint32)
             self._char_order = np.argsort(codes)
@@ -83,7 +88,8 @@ class BatchEncoder:
 
     # -- per family --------------------------------------------------------------------------------
     def _submit(self, texts: list[str]) -> list[Future]:
-        """Futures that each resolve to a list of arrays; concatenated in order they cover `texts`."""
+        """Futures that each resolve to (list of arrays, UTF-8 bytes of their texts); the arrays,
+        concatenated in order, cover `texts`."""
         if self._encoding is None:
             return [_done(self._encode_simple(texts))]
         if self._pool is None:
@@ -105,25 +111,31 @@ class BatchEncoder:
             futures.append(self._pool.submit(self._encode_joined, group))
         return futures
 
-    def _encode_joined(self, texts: list[str]) -> list[np.ndarray]:
-        ids = self._encoding.encode_to_numpy(EOT_TEXT.join(texts), allowed_special={EOT_TEXT})
+    def _encode_joined(self, texts: list[str]) -> tuple[list[np.ndarray], int]:
+        joined = EOT_TEXT.join(texts)
+        # disallowed_special=(): other special-token strings in a text are ordinary text, as in
+        # tokenizer.encode (tiktoken's default would raise on them, after a regex scan of the chunk)
+        ids = self._encoding.encode_to_numpy(joined, allowed_special={EOT_TEXT}, disallowed_special=())
+        size = _utf8_size(joined) - len(EOT_TEXT) * (len(texts) - 1)
         cuts = np.flatnonzero(ids == self.tokenizer.eot_id)
         if len(cuts) != len(texts) - 1:  # cannot happen unless tiktoken changes its special-token rule
             raise RuntimeError("end-of-text markers did not separate the texts; report this as a bug")
         starts = np.concatenate(([0], cuts + 1))
         stops = np.concatenate((cuts, [len(ids)]))
-        return [ids[a:b] for a, b in zip(starts.tolist(), stops.tolist())]
+        return [ids[a:b] for a, b in zip(starts.tolist(), stops.tolist())], size
 
-    def _encode_ordinary(self, text: str) -> list[np.ndarray]:
-        return [np.asarray(self._encoding.encode_ordinary(text), dtype=np.uint32)]
+    def _encode_ordinary(self, text: str) -> tuple[list[np.ndarray], int]:
+        return [self._encoding.encode_to_numpy(text, disallowed_special=())], _utf8_size(text)
 
-    def _encode_simple(self, texts: list[str]) -> list[np.ndarray]:
+    def _encode_simple(self, texts: list[str]) -> tuple[list[np.ndarray], int]:
         tok = self.tokenizer
         if isinstance(tok, ByteTokenizer):
-            return [np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.uint32) for text in texts]
+            raw = [text.encode("utf-8") for text in texts]
+            return [np.frombuffer(data, dtype=np.uint8).astype(np.uint32) for data in raw], sum(map(len, raw))
+        size = sum(map(_utf8_size, texts))
         if isinstance(tok, CharTokenizer):
-            return [self._encode_chars(text) for text in texts]
-        return [np.asarray(ids, dtype=np.uint32) for ids in tok.encode_batch(list(texts))]
+            return [self._encode_chars(text) for text in texts], size
+        return [np.asarray(ids, dtype=np.uint32) for ids in tok.encode_batch(list(texts))], size
 
     def _encode_chars(self, text: str) -> np.ndarray:
         codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
@@ -136,8 +148,14 @@ class BatchEncoder:
     def _collect(self, futures: list[Future]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
         for future in futures:
-            out.extend(future.result())
+            arrays, size = future.result()
+            out.extend(arrays)
+            self.text_bytes += size
         return out
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))  # isascii() is O(1) in CPython
 
 
 def _done(value) -> Future:

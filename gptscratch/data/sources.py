@@ -43,6 +43,7 @@ class Document:
     size: int
     path: Path | None = None  # None for builtin topics
     builtin_key: str | None = None
+    mtime_ns: int = 0  # from the listing's stat (source_fingerprint needs no second stat)
 
     def read(self) -> str:
         if self.path is None:
@@ -106,35 +107,52 @@ def list_documents(source: str) -> list[Document]:
         raise UsageError(f"source {source!r} does not exist; give a text file, a folder, a glob or 'builtin'")
     if path.is_file():
         return _documents([path], path.parent)
-    files = _text_files_under(path)
-    if not files:
+    documents = sorted(_text_documents_under(path), key=lambda document: document.doc_id)
+    if not documents:
         raise UsageError(
             f"folder {source!r} has no text files ({', '.join(TEXT_EXTENSIONS)}); add some or give a glob"
         )
-    return _documents(files, path)
+    return documents
 
 
 def source_fingerprint(documents: list[Document]) -> str:
     """Hash of (id, size, mtime) per document: cheap way to notice a source changed."""
     digest = hashlib.sha256()
     for document in documents:
-        mtime = document.path.stat().st_mtime_ns if document.path is not None else 0
+        mtime = document.mtime_ns or (document.path.stat().st_mtime_ns if document.path is not None else 0)
         digest.update(f"{document.doc_id}\0{document.size}\0{mtime}\n".encode())
     return digest.hexdigest()
 
 
-def _text_files_under(folder: Path) -> list[Path]:
-    files = []
-    for parent, subfolders, names in os.walk(folder):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]  # prune in place
-        for name in names:
-            if not name.startswith(".") and name.lower().endswith(TEXT_EXTENSIONS):
-                files.append(Path(parent) / name)
-    return files
+def walk_files(folder: Path, prefix: str = ""):
+    """(relative POSIX path, os.DirEntry) of every non-hidden file below `folder`, hidden
+    folders pruned. os.scandir: one stat per file (cached by the entry), no Path objects --
+    listing 100k files takes a fraction of a second."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):  # like os.walk: links to folders are not followed
+                yield from walk_files(Path(entry.path), f"{prefix}{entry.name}/")
+            elif entry.is_file():
+                yield prefix + entry.name, entry
+
+
+def _text_documents_under(folder: Path) -> list[Document]:
+    documents = []
+    for relative, entry in walk_files(folder):
+        if entry.name.lower().endswith(TEXT_EXTENSIONS):
+            stat = entry.stat()
+            documents.append(Document(relative, stat.st_size, path=Path(entry.path), mtime_ns=stat.st_mtime_ns))
+    return documents
 
 
 def _documents(files: list[Path], root: Path) -> list[Document]:
-    documents = [Document(file.relative_to(root).as_posix(), file.stat().st_size, path=file) for file in files]
+    documents = []
+    for file in files:
+        stat = file.stat()
+        doc_id = file.relative_to(root).as_posix()
+        documents.append(Document(doc_id, stat.st_size, path=file, mtime_ns=stat.st_mtime_ns))
     return sorted(documents, key=lambda document: document.doc_id)
 
 
