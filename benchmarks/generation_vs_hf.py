@@ -11,6 +11,15 @@ Batch-1 decoding reads every weight once per token, so it is bound by memory ban
 a plain tensor copy (bytes read + bytes written per second) for comparison.
 
     /work/venv/bin/python benchmarks/generation_vs_hf.py [--new-tokens 128] [--repeats 3] [--threads N]
+        [--clock process] [--plain-weights-too]
+
+`--plain-weights-too` adds "ours fp32/bf16 plain": the engine multiplying by nn.Linear's own weights instead of
+its decoding-layout copies (column-major fp32, oneDNN-packed bf16: gptscratch/generation/fast_decode.py), to
+measure what those layouts buy on this machine.
+
+`--clock process` times with the process's CPU time instead of the wall clock: on a machine shared with other
+work, a single-threaded run (--threads 1) then measures the work done rather than the time spent waiting for a
+core (with several threads it would count busy-waiting threads too, so it needs --threads 1).
 """
 
 from __future__ import annotations
@@ -72,21 +81,35 @@ def copy_bandwidth(megabytes: int = 512, repeats: int = 7) -> float:
     return 2 * source.numel() * 4 / statistics.median(times) / 1e9
 
 
+CLOCK = time.perf_counter
+
+
 def hf_generate_seconds(hf, prompt: list[int], new_tokens: int) -> tuple[float, list[int]]:
     ids = torch.tensor([prompt])
-    started = time.perf_counter()
+    started = CLOCK()
     with torch.inference_mode():
         out = hf.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                           use_cache=True, pad_token_id=0)
-    return time.perf_counter() - started, out[0, len(prompt):].tolist()
+    return CLOCK() - started, out[0, len(prompt):].tolist()
 
 
 def ours_seconds(model, prompt: list[int], new_tokens: int) -> tuple[float, list[int]]:
     from gptscratch.generation import SamplingConfig, generate_batch
 
-    started = time.perf_counter()
+    started = CLOCK()
     tokens = generate_batch(model, [prompt], new_tokens, SamplingConfig(temperature=0))[0]
-    return time.perf_counter() - started, tokens
+    return CLOCK() - started, tokens
+
+
+def ours_plain_seconds(model, prompt: list[int], new_tokens: int) -> tuple[float, list[int]]:
+    from gptscratch.generation import fast_decode
+
+    budget = fast_decode.COPY_BUDGET
+    fast_decode.COPY_BUDGET = 0          # no layout copies: multiply by nn.Linear's own weights
+    try:
+        return ours_seconds(model, prompt, new_tokens)
+    finally:
+        fast_decode.COPY_BUDGET = budget
 
 
 def main() -> None:
@@ -95,7 +118,14 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall")
+    parser.add_argument("--plain-weights-too", action="store_true")
     args = parser.parse_args()
+    if args.clock == "process":
+        if args.threads != 1:
+            parser.error("--clock process needs --threads 1 (other threads' busy-waiting would be counted)")
+        global CLOCK
+        CLOCK = time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -108,11 +138,14 @@ def main() -> None:
     with torch.inference_mode():
         ours_logits, hf_logits = ours(torch.tensor([prompt]))[0], hf(torch.tensor([prompt])).logits
     difference = (ours_logits - hf_logits).abs().max().item()
-    print(f"threads {torch.get_num_threads()}; max |logit difference| ours vs HF: {difference:.2e}")
+    print(f"threads {torch.get_num_threads()}, {args.clock} clock; max |logit difference| ours vs HF: {difference:.2e}")
 
     contenders = {"HF generate fp32": lambda: hf_generate_seconds(hf, prompt, args.new_tokens),
                   "ours fp32": lambda: ours_seconds(ours, prompt, args.new_tokens),
                   "ours bf16": lambda: ours_seconds(bf16, prompt, args.new_tokens)}
+    if args.plain_weights_too:
+        contenders["ours fp32 plain"] = lambda: ours_plain_seconds(ours, prompt, args.new_tokens)
+        contenders["ours bf16 plain"] = lambda: ours_plain_seconds(bf16, prompt, args.new_tokens)
     ours_seconds(ours, prompt, 4), ours_seconds(bf16, prompt, 4), hf_generate_seconds(hf, prompt, 4)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in contenders}
     outputs = {}
@@ -125,11 +158,11 @@ def main() -> None:
                for name, m in (("fp32", ours), ("bf16", bf16))}
     hf_rate = args.new_tokens / statistics.median(times["HF generate fp32"])
     print(f"greedy, batch 1, prompt {args.prompt_tokens}, {args.new_tokens} new tokens, median of {args.repeats}")
-    print(f"{'':18} {'tokens/s':>9} {'vs HF':>6} {'effective GB/s':>15}")
+    print(f"{'':20} {'tokens/s':>9} {'vs HF':>6} {'effective GB/s':>15}")
     for name, seconds in times.items():
         rate = args.new_tokens / statistics.median(seconds)
         gbs = rate * weights["bf16" if "bf16" in name else "fp32"] / 1e9
-        print(f"{name:18} {rate:9.1f} {rate / hf_rate:5.2f}x {gbs:15.1f}")
+        print(f"{name:20} {rate:9.1f} {rate / hf_rate:5.2f}x {gbs:15.1f}")
     print(f"memory bandwidth (tensor copy, read + write): {bandwidth:.1f} GB/s")
     same = outputs["ours fp32"] == outputs["HF generate fp32"]
     agree = sum(a == b for a, b in zip(outputs["ours fp32"], outputs["ours bf16"])) / args.new_tokens

@@ -165,7 +165,7 @@ def test_bf16_greedy_agrees_with_fp32_on_a_trained_model(trained_byte_model):
     bf16_out = generate_batch(bf16, prompts, 48, GREEDY)
     for a, b in zip(fp32_out, bf16_out):
         assert a[:16] == b[:16]
-    alone = [generate_batch(bf16, [p], 48, GREEDY)[0] for p in prompts]   # batch 1: the torch.mv path
+    alone = [generate_batch(bf16, [p], 48, GREEDY)[0] for p in prompts]   # batch 1: fast_decode.py
     for a, b in zip(fp32_out, alone):
         assert a[:16] == b[:16]
     sequences = torch.tensor([p[-7:] + out for p, out in zip(prompts, fp32_out)])
@@ -173,18 +173,3 @@ def test_bf16_greedy_agrees_with_fp32_on_a_trained_model(trained_byte_model):
         argmax32 = model(sequences)[0].argmax(-1)
         argmax16 = bf16(sequences)[0].float().argmax(-1)
     assert (argmax32 == argmax16).float().mean().item() >= 0.9
-
-
-def test_matrix_vector_linears_match_linear_and_are_restored():
-    from gptscratch.generation.gemv import matrix_vector_linears
-
-    torch.manual_seed(0)
-    layer = torch.nn.Linear(48, 24).to(torch.bfloat16)
-    x = torch.randn(1, 1, 48).to(torch.bfloat16)
-    expected = layer(x)
-    with matrix_vector_linears([layer]):
-        got = layer(x)
-        batch = layer(torch.randn(3, 2, 48).to(torch.bfloat16))           # several rows: the ordinary path
-    assert got.shape == expected.shape == (1, 1, 24) and batch.shape == (3, 2, 24)
-    torch.testing.assert_close(got.float(), expected.float(), atol=2e-2, rtol=2e-2)
-    assert "forward" not in vars(layer)                                      # the plain nn.Linear is back

@@ -1,6 +1,6 @@
 """Generation: sampling strategies (sampling.py), named presets (presets.py), the batched cached decoding loop
 (engine.py), text-level completion with stop strings and timing (completion.py, text.py), the choice of inference
-precision (precision.py) and one engine-only speed trick for bf16 on CPU (gemv.py)."""
+precision (precision.py) and the flat one-row decoding step that batch-1 generation runs on (fast_decode.py)."""
 
 from .engine import Decoder, generate_batch, generate_ids
 from .presets import COMPARE_STRATEGIES, DEFAULT_PRESET, PRESETS

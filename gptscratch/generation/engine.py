@@ -21,6 +21,10 @@ mask-free attention path runs. Tests check that batched generation gives the sam
 Randomness: each row draws from its own torch.Generator seeded with seed + k (k = sample number), so prompt b
 samples the same text whether it is generated alone or in a batch, and K samples of one prompt differ.
 
+One row (one prompt, one sample) decodes through fast_decode.py: the same step as the model's forward, written
+flat on the model's tensors with matrix-vector products, which is what batch-1 speed needs; batches, hooked models
+and post-norm models use the model's forward.
+
 Sliding window: a model attends over at most `context_length` tokens. When the cache is full, every row keeps
 the most recent half of its text, the cache is re-filled from it (one prefill) and decoding continues — long
 outputs never crash, at the price of forgetting what slid out. A prompt longer than the window keeps its last
@@ -33,7 +37,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .gemv import matrix_vector_linears, wants_matrix_vector
+from .fast_decode import FastDecoder, supports
 from .sampling import SamplingConfig, apply_repetition_penalty, sample_next
 
 PAD_ID = 0  # any valid id: padded positions are masked out and their outputs never read
@@ -87,9 +91,8 @@ class Decoder:
                 generator.manual_seed(seed + k) if seed is not None else generator.seed()
                 self.generators.append(generator)
         self.cache = model.new_kv_cache(batch=len(prompts)) if use_cache else None
-        # bf16 on CPU: single-row products through torch.mv (gemv.py); batch-1 decoding is where it pays.
-        self.fast_linears = ([m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-                             if wants_matrix_vector(model) and len(self.rows) == 1 and use_cache else [])
+        # One row with a cache: decode through the flat matrix-vector path (fast_decode.py).
+        self.fast = FastDecoder(model) if len(self.rows) == 1 and use_cache and supports(model) else None
         self.real: torch.Tensor | None = None      # (rows, cache slots) True where a slot holds a real token
         self.next_positions: torch.Tensor | None = None
         self.seen = None
@@ -158,6 +161,8 @@ class Decoder:
             self.logits = self._prefill([row[-self.context:] for row in self.rows])
         elif self.cache.length >= self.cache.max_len:
             self.logits = self._prefill([row[-(self.context // 2):] for row in self.rows])  # slide
+        elif self.fast is not None and self.real is None and not self.fast.hooked():
+            self.logits = self.fast.step(tokens[0], self.cache)
         else:
             idx = torch.tensor(tokens, device=self.device).unsqueeze(1)      # (rows, 1)
             positions = mask = None
@@ -166,8 +171,7 @@ class Decoder:
                 self.real[:, slot] = True
                 positions, mask = self.next_positions, self.real[:, None, None, : slot + 1]
                 self.next_positions = self.next_positions + 1
-            with matrix_vector_linears(self.fast_linears):
-                logits, _ = self.model(idx, kv_cache=self.cache, positions=positions, mask=mask)
+            logits, _ = self.model(idx, kv_cache=self.cache, positions=positions, mask=mask)
             self.logits = logits[:, -1]
 
 

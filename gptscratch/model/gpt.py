@@ -107,7 +107,8 @@ class GPT(nn.Module):
         if self.config.scale_embeddings:
             x = x * math.sqrt(self.config.d_model)
         if self.pos_embed is not None:
-            x = x + self.hook_pos_embed(self.pos_embed(positions))        # broadcasts (T, d) over B
+            # (.to: the sinusoidal table is computed in fp32 whatever the weights' dtype, e.g. bf16)
+            x = x + self.hook_pos_embed(self.pos_embed(positions).to(x.dtype))  # broadcasts (T, d) over B
         x = self.embed_dropout(x)
 
         if mask is None and kv_cache is not None and start > 0 and T > 1:
