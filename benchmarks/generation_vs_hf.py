@@ -11,7 +11,11 @@ Batch-1 decoding reads every weight once per token, so it is bound by memory ban
 a plain tensor copy (bytes read + bytes written per second) for comparison.
 
     /work/venv/bin/python benchmarks/generation_vs_hf.py [--new-tokens 128] [--repeats 3] [--threads N]
-        [--clock process] [--plain-weights-too]
+        [--clock process] [--plain-weights-too] [--device cuda]
+
+On CUDA (`--device cuda`) HF also runs in bf16, the clock stops only after the GPU has finished, and the
+bandwidth line is the device's own copy rate. A GPU decoding one row is usually bound by per-token kernel
+launches and Python work rather than by bandwidth, so there the figures compare per-token overhead.
 
 `--plain-weights-too` adds "ours fp32/bf16 plain": the engine multiplying by nn.Linear's own weights instead of
 its decoding-layout copies (column-major fp32, oneDNN-packed bf16: gptscratch/generation/fast_decode.py), to
@@ -70,34 +74,47 @@ def to_hf(ours: GPT):
 
 def copy_bandwidth(megabytes: int = 512, repeats: int = 7) -> float:
     """GB/s of a large tensor copy, counting bytes read plus bytes written."""
-    source = torch.empty(megabytes * 2**20 // 4)
+    source = torch.empty(megabytes * 2**20 // 4, device=DEVICE)
     dest = torch.empty_like(source)
     dest.copy_(source)
     times = []
     for _ in range(repeats):
+        sync()
         started = time.perf_counter()
         dest.copy_(source)
+        sync()
         times.append(time.perf_counter() - started)
     return 2 * source.numel() * 4 / statistics.median(times) / 1e9
 
 
 CLOCK = time.perf_counter
+DEVICE = "cpu"
+
+
+def sync() -> None:
+    """Wait for the GPU (kernels are asynchronous: a clock read before they finish measures nothing)."""
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def hf_generate_seconds(hf, prompt: list[int], new_tokens: int) -> tuple[float, list[int]]:
-    ids = torch.tensor([prompt])
+    ids = torch.tensor([prompt], device=DEVICE)
+    sync()
     started = CLOCK()
     with torch.inference_mode():
         out = hf.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                           use_cache=True, pad_token_id=0)
+    sync()
     return CLOCK() - started, out[0, len(prompt):].tolist()
 
 
 def ours_seconds(model, prompt: list[int], new_tokens: int) -> tuple[float, list[int]]:
     from gptscratch.generation import SamplingConfig, generate_batch
 
+    sync()
     started = CLOCK()
     tokens = generate_batch(model, [prompt], new_tokens, SamplingConfig(temperature=0))[0]
+    sync()
     return CLOCK() - started, tokens
 
 
@@ -120,7 +137,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--clock", choices=("wall", "process"), default="wall")
     parser.add_argument("--plain-weights-too", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     if args.clock == "process":
         if args.threads != 1:
             parser.error("--clock process needs --threads 1 (other threads' busy-waiting would be counted)")
@@ -130,19 +150,25 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     ours = GPT(model_config("gpt2", vocab_size=50257)).eval()
-    hf = to_hf(ours)
+    hf = to_hf(ours).to(DEVICE)
     bf16 = GPT(ours.config).eval()
     bf16.load_state_dict(ours.state_dict())
-    bf16.to(torch.bfloat16)
+    bf16.to(DEVICE, torch.bfloat16)
+    ours.to(DEVICE)
     prompt = torch.randint(0, 50257, (args.prompt_tokens,), generator=torch.Generator().manual_seed(1)).tolist()
     with torch.inference_mode():
-        ours_logits, hf_logits = ours(torch.tensor([prompt]))[0], hf(torch.tensor([prompt])).logits
+        ids = torch.tensor([prompt], device=DEVICE)
+        ours_logits, hf_logits = ours(ids)[0], hf(ids).logits
     difference = (ours_logits - hf_logits).abs().max().item()
-    print(f"threads {torch.get_num_threads()}, {args.clock} clock; max |logit difference| ours vs HF: {difference:.2e}")
+    print(f"{DEVICE}, threads {torch.get_num_threads()}, {args.clock} clock; max |logit difference| ours vs HF: {difference:.2e}")
 
     contenders = {"HF generate fp32": lambda: hf_generate_seconds(hf, prompt, args.new_tokens),
                   "ours fp32": lambda: ours_seconds(ours, prompt, args.new_tokens),
                   "ours bf16": lambda: ours_seconds(bf16, prompt, args.new_tokens)}
+    if DEVICE.startswith("cuda"):
+        hf_bf16 = to_hf(ours.cpu()).to(DEVICE, torch.bfloat16)
+        ours.to(DEVICE)
+        contenders["HF generate bf16"] = lambda: hf_generate_seconds(hf_bf16, prompt, args.new_tokens)
     if args.plain_weights_too:
         contenders["ours fp32 plain"] = lambda: ours_plain_seconds(ours, prompt, args.new_tokens)
         contenders["ours bf16 plain"] = lambda: ours_plain_seconds(bf16, prompt, args.new_tokens)
