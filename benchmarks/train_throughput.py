@@ -8,7 +8,7 @@ differs. Peers, when importable in this environment:
   - Hugging Face transformers GPT2LMHeadModel (SDPA attention),
   - the `llms-from-scratch` package (Raschka): GPTModel (written-out attention) and GPTModelFast (SDPA).
 gptscratch runs in fp32 and bf16 autocast, and its row marked "(auto)" is the precision it picks automatically
-for that size (bf16 autocast on CPUs with native bf16 for models at least 256 wide, fp32 otherwise); peers in
+for that size (bf16 autocast on CPUs with native bf16 for models wide enough: gptscratch/training/precision.py); peers in
 fp32 and bf16 autocast.
 
 Timing: implementations are interleaved round by round (so load drifts hit all of them alike); each round

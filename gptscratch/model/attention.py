@@ -14,8 +14,9 @@ time and O(B · nh · T²) memory for the weights — the T² is why long contex
 
 Two implementations of the same maths:
 - `attention_explicit` computes every step above and can return the weights (needed by interpretability);
-- `F.scaled_dot_product_attention` (a fused kernel, faster and lighter) runs when nobody asked for weights.
-  tests/test_attention.py proves the two agree to 1e-5 in fp32.
+- `F.scaled_dot_product_attention` (a fused kernel, faster and lighter) runs when nobody asked for weights,
+  through fused_attention.py (which only picks the precision of its CPU backward pass under bf16).
+  tests/test_model.py proves the two agree to 1e-5 in fp32.
 
 KV cache: when generating, the keys and values of earlier tokens never change, so each layer stores them in a
 preallocated buffer and the new token only computes its own (1 query against L+1 keys: O(L) instead of O(L²)).
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .embeddings import RotaryEmbedding
+from .fused_attention import fused_attention
 from .hooks import HookPoint
 
 
@@ -135,7 +137,6 @@ class CausalSelfAttention(nn.Module):
             if self.hook_pattern.has_hooks:     # a hook may have replaced the pattern: recompute its output
                 out = weights @ v
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout,
-                                                 is_causal=mask is None and T > 1)
+            out = fused_attention(q, k, v, mask, dropout, is_causal=mask is None and T > 1)
         out = self.hook_z(out.transpose(1, 2))                           # (B, T, nh, hs)
         return self.proj(out.reshape(B, T, C)), weights
