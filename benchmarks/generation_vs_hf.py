@@ -18,7 +18,8 @@ bandwidth line is the device's own copy rate. A GPU decoding one row is usually 
 launches and Python work rather than by bandwidth, so there the figures compare per-token overhead.
 
 `--plain-weights-too` adds "ours fp32/bf16 plain": the engine multiplying by nn.Linear's own weights instead of
-its decoding-layout copies (column-major fp32, oneDNN-packed bf16: gptscratch/generation/fast_decode.py), to
+its decoding-layout copies (column-major fp32 and bf16, bf16 multiplied by MKL's bf16 GEMM where available;
+gptscratch/generation/fast_decode.py), to
 measure what those layouts buy on this machine.
 
 `--clock process` times with the process's CPU time instead of the wall clock: on a machine shared with other

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gptscratch.generation import Decoder, SamplingConfig, generate_batch
-from gptscratch.generation import fast_decode
+from gptscratch.generation import fast_decode, mkl_bf16
 from gptscratch.generation.fast_decode import FastDecoder, supports
 from gptscratch.model import GPT, ModelConfig
 
@@ -114,16 +114,63 @@ def test_layout_copies_match_and_follow_weight_changes(monkeypatch):
     assert fast_decode._decoding_copies(tiny_model()) == {}                        # over the budget: none
 
 
-@pytest.mark.skipif(not fast_decode._packs_bf16(), reason="this torch build has no oneDNN packing")
-def test_bf16_packed_copies_give_the_plain_weights_results(monkeypatch):
-    model = tiny_model().to(torch.bfloat16)
-    assert all(c.is_mkldnn for c in fast_decode._decoding_copies(model).values())
+def kernel_available(name):
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(fast_decode, "BF16_KERNEL", name)
+    try:
+        return fast_decode.bf16_kernel() == name
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("kernel", ["mkl", "onednn"])
+def test_each_bf16_kernel_gives_the_plain_weights_results(monkeypatch, kernel):
+    if not kernel_available(kernel):
+        pytest.skip(f"the {kernel} bf16 kernel is not available here")
+    monkeypatch.setattr(fast_decode, "BF16_KERNEL", kernel)
+    model = tiny_model(tie_weights=False, lm_head_bias=True).to(torch.bfloat16)
+    copies = fast_decode._decoding_copies(model).values()
+    if kernel == "onednn":
+        assert all(c.is_mkldnn for c in copies)
+    else:                                                              # column-major bf16 copies
+        assert all(c.dtype == torch.bfloat16 and c.stride() == (1, c.size(0)) for c in copies)
     ids = torch.randint(0, 64, (1, 16), generator=torch.Generator().manual_seed(4))
-    packed = [got for got, _ in fast_and_module_logits(model, ids)]
-    monkeypatch.setattr(fast_decode, "COPY_BUDGET", 0)
+    pairs = fast_and_module_logits(model, ids)
+    monkeypatch.setattr(fast_decode, "BF16_KERNEL", "mv")
+    assert fast_decode._decoding_copies(model) == {}                   # torch.mv multiplies the weights
     plain = [got for got, _ in fast_and_module_logits(model, ids)]
-    for a, b in zip(packed, plain):
-        torch.testing.assert_close(a.float(), b.float(), atol=2e-2, rtol=2e-2)
+    for (got, expected), other in zip(pairs, plain):
+        assert got.dtype == torch.bfloat16
+        torch.testing.assert_close(got.float(), expected.float(), atol=3e-2, rtol=3e-2)
+        torch.testing.assert_close(got.float(), other.float(), atol=2e-2, rtol=2e-2)
+
+
+def test_bf16_kernel_falls_back_where_the_faster_ones_are_missing(monkeypatch):
+    monkeypatch.setattr(fast_decode, "_has_mkl_bf16", lambda: False)
+    monkeypatch.setattr(fast_decode, "BF16_KERNEL", "mkl")                 # asked for, missing: the next one
+    assert fast_decode.bf16_kernel() == ("onednn" if fast_decode._packs_bf16() else "mv")
+    monkeypatch.setattr(fast_decode, "_packs_bf16", lambda: False)
+    assert fast_decode.bf16_kernel() == "mv"
+    model = tiny_model().to(torch.bfloat16)
+    assert fast_decode._decoding_copies(model) == {}
+    assert len(generate_batch(model, [[1, 2, 3]], 5, GREEDY)[0]) == 5      # decodes on the plain weights
+
+
+@pytest.mark.skipif(mkl_bf16.gemm() is None, reason="this torch build has no usable MKL bf16 GEMM")
+def test_mkl_row_product_equals_linear_and_checks_its_input():
+    generator = torch.Generator().manual_seed(5)
+    weight = torch.randn(70, 45, generator=generator).bfloat16()          # (out, in), odd sizes
+    bias = torch.randn(70, generator=generator).bfloat16()
+    x = torch.randn(1, 45, generator=generator).bfloat16()
+    for b in (bias, None):
+        product = mkl_bf16.RowTimesMatrix(weight.t().contiguous(), b)
+        got = product(x)
+        assert got.dtype == torch.bfloat16 and got.shape == (1, 70)
+        expected = x.float() @ weight.float().t() + (b.float() if b is not None else 0)
+        torch.testing.assert_close(got.float(), expected, atol=1e-2, rtol=1e-2)   # fp32 sum, one rounding
+    for bad in (x.float(), torch.randn(1, 44).bfloat16(), torch.randn(45, 2).bfloat16()[:, 0]):
+        with pytest.raises(ValueError):                                 # the C call never sees a wrong buffer
+            product(bad)
 
 
 def test_bf16_sinusoidal_models_generate_on_both_paths():

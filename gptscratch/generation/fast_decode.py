@@ -28,9 +28,14 @@ steps bump the tensor's version). Measured on GPT-2-124M's matrices, 2 threads:
           shape and values, other strides; the product is `addmm(b, x, copy.t())` (x (1, in) times a contiguous
           (in, out)), 2–5% faster than `addmv` on the same copy. Without a copy: F.linear (fp32 is as fast
           there as torch.mv), or torch.mv for bf16.
-    bf16  column-major is slower here (4.6 vs 10.7 GB/s); oneDNN with the weight pre-packed for batch 1
-          (torch.ops.mkldnn._reorder_linear_weight / _linear_pointwise, the pair torch.compile's CPU backend
-          uses) 12.6 → 11.6 ms per token of products.
+    bf16  BF16_KERNELS, fastest first (all 49 products of a token, 247 MB, GB/s median of interleaved runs):
+          "mkl"     the same column-major copy, multiplied by MKL's bf16 GEMM (mkl_bf16.py): 22.5–24.7 GB/s; a
+                    whole decoding step 13.0 → 11.9 ms; used on CPUs with native bf16 (avx512_bf16 / AMX) only;
+          "onednn"  W pre-packed for batch 1 (torch.ops.mkldnn._reorder_linear_weight / _linear_pointwise, the
+                    pair torch.compile's CPU backend uses): 20.3–21.7 GB/s (packed for a batch of 4–64: no
+                    faster; 16 real rows, so AMX tiles fill: 15);
+          "mv"      torch.mv on the plain weights: 19.7–20.5 GB/s (column-major: 8; oneDNN off: 11).
+          `BF16_KERNEL` picks one ("auto": the first available) to compare them.
 A copy doubles the weights' memory while a model is used for generation, so none is made above COPY_BUDGET bytes.
 
 `supports(model)` says when the fast path applies (pre-norm models in eval mode; post-norm blocks take the module
@@ -49,6 +54,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from gptscratch.generation import mkl_bf16
 from gptscratch.model.embeddings import LearnedPositions, SinusoidalPositions
 from gptscratch.model.hooks import HookPoint
 
@@ -60,6 +66,8 @@ ACTIVATIONS = {
 
 
 COPY_BUDGET = 2 * 2**30   # bytes of decoding matrices above which no layout copy is made
+BF16_KERNELS = ("mkl", "onednn", "mv")   # bf16 products on CPU, fastest first (module docstring)
+BF16_KERNEL = "auto"                     # one of BF16_KERNELS to force it where available; "auto": the fastest
 _COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model → (fingerprint, [copies])
 
 
@@ -85,27 +93,42 @@ def _packs_bf16() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
 
 
-def _layout_copy(weight: torch.Tensor) -> torch.Tensor:
-    if weight.dtype == torch.float32:
-        return weight.t().contiguous().t()                         # column-major, same shape and values
-    return torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), 1)   # oneDNN's layout for batch 1
+def _has_mkl_bf16() -> bool:
+    from gptscratch.training.precision import cpu_has_native_bf16
+
+    return cpu_has_native_bf16() and mkl_bf16.gemm() is not None     # measured only with native bf16
+
+
+def bf16_kernel() -> str:
+    """The bf16 product used on CPU: BF16_KERNEL when available there, else the fastest available."""
+    available = {"mkl": _has_mkl_bf16, "onednn": _packs_bf16, "mv": lambda: True}
+    if BF16_KERNEL != "auto" and available[BF16_KERNEL]():
+        return BF16_KERNEL
+    return next(name for name in BF16_KERNELS if available[name]())
+
+
+def _layout_copy(weight: torch.Tensor, kernel: str | None) -> torch.Tensor:
+    if kernel == "onednn":
+        return torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), 1)   # oneDNN's layout for batch 1
+    return weight.t().contiguous().t()                             # column-major, same shape and values
 
 
 def _decoding_copies(model) -> dict[int, torch.Tensor]:
-    """id(weight) → its decoding-layout copy (cached per model): column-major for fp32 on CPU, oneDNN-packed for
-    bf16 on CPU; {} elsewhere, over COPY_BUDGET, or where oneDNN is missing."""
+    """id(weight) → its decoding-layout copy (cached per model): column-major for fp32 on CPU; for bf16 on CPU,
+    column-major ("mkl") or oneDNN-packed ("onednn"); {} elsewhere, over COPY_BUDGET, or for "mv"."""
     matrices = _decoding_matrices(model)
     first = matrices[0]
     size = sum(w.numel() * w.element_size() for w in matrices)
-    wanted = first.dtype == torch.float32 or (first.dtype == torch.bfloat16 and _packs_bf16())
+    kernel = bf16_kernel() if first.dtype == torch.bfloat16 else None
+    wanted = first.dtype == torch.float32 or kernel in ("mkl", "onednn")
     if first.device.type != "cpu" or not wanted or size > COPY_BUDGET:
         return {}
-    fingerprint = tuple((w.data_ptr(), _version(w)) for w in matrices)
+    fingerprint = (kernel,) + tuple((w.data_ptr(), _version(w)) for w in matrices)
     cached = _COPIES.get(model)
     if cached is None or cached[0] != fingerprint:
         try:
             with torch.no_grad():
-                cached = (fingerprint, [_layout_copy(w.detach()) for w in matrices])
+                cached = (fingerprint, [_layout_copy(w.detach(), kernel) for w in matrices])
         except RuntimeError:        # a oneDNN build that cannot pack this shape: plain weights work everywhere
             return {}
         _COPIES[model] = cached
@@ -123,6 +146,8 @@ def _row_linear(module, copies: dict[int, torch.Tensor]):
     copy = copies.get(id(weight))
     if copy is not None and copy.is_mkldnn:                      # oneDNN-packed bf16, bias fused
         return lambda x: torch.ops.mkldnn._linear_pointwise(x, copy, bias, "none", [], "")
+    if copy is not None and copy.dtype == torch.bfloat16:        # bf16 column-major: MKL's bf16 GEMM
+        return mkl_bf16.RowTimesMatrix(copy.t(), bias)
     if copy is not None:                                         # fp32 column-major: copy.t() is (in, out)
         weight_t = copy.t()
         return (lambda x: torch.addmm(bias, x, weight_t)) if bias is not None else (lambda x: x.mm(weight_t))
