@@ -26,6 +26,7 @@ CheckpointOpt = Annotated[Optional[str], Opt("--checkpoint", "-c", help="Same as
 JsonOpt = Annotated[bool, Opt("--json", help="Print one JSON object on stdout instead of tables.")]
 PlotOpt = Annotated[Optional[str], Opt("--plot", metavar="FILE.png", help="Also save a heatmap (needs matplotlib).")]
 BosOpt = Annotated[bool, Opt("--bos/--no-bos", help="Put the end-of-text token in front, as TransformerLens does.")]
+TextOpt = Annotated[Optional[str], Opt("--text", "-t", help="Text to read (default: stdin when piped).")]
 DemoOpt = Annotated[bool, Opt("--demo", help="Run the built-in examples.")]
 STYLES = {"Critical": "bold red", "Important": "yellow", "Moderate": "cyan", "Minimal": "dim",
           "previous-token": "bold green", "induction": "bold magenta", "duplicate-token": "magenta",
@@ -96,7 +97,7 @@ def _pct(value) -> str:
 def logit_lens_command(
     checkpoint: CheckpointArg = None,
     checkpoint_option: CheckpointOpt = None,
-    text: Annotated[Optional[str], Opt("--text", "-t", help="Text to read (default: stdin when piped).")] = None,
+    text: TextOpt = None,
     target: Annotated[Optional[str], Opt(help="The correct continuation after the text (its first token is used).")] = None,
     k: Annotated[int, Opt("--k", "-k", help="Top predictions shown per layer.")] = 5,
     position: Annotated[Optional[int], Opt(help="Position detailed (default: the last one with a known answer).")] = None,
@@ -159,7 +160,7 @@ def logit_lens_command(
 def attention_command(
     checkpoint: CheckpointArg = None,
     checkpoint_option: CheckpointOpt = None,
-    text: Annotated[Optional[str], Opt("--text", "-t", help="Text to read (default: stdin when piped).")] = None,
+    text: TextOpt = None,
     layer: Annotated[Optional[int], Opt(help="Only this layer.")] = None,
     head: Annotated[Optional[int], Opt(help="Show this head's pattern (needs --layer).")] = None,
     bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,

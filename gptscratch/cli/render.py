@@ -116,12 +116,7 @@ def show(renderable: Any) -> None:
     from rich.measure import Measurement
 
     needed = Measurement.get(stdout, stdout.options.update(width=10_000), renderable).maximum
-    saved = stdout._width  # noqa: SLF001 - rich has no public way to widen one print
-    stdout.width = max(stdout.width, min(needed, 10_000))
-    try:
-        stdout.print(renderable)
-    finally:
-        stdout._width = saved  # noqa: SLF001
+    Console(highlight=False, width=max(stdout.width, min(needed, 10_000))).print(renderable)
 
 
 def _format_cell(value: Any) -> str:

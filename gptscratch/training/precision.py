@@ -23,22 +23,21 @@ CPU_AMX_BF16_MIN_WIDTH = 128    # with AMX tiles
 
 
 @functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The processor's feature flags (Linux); empty elsewhere, which keeps CPU auto precision at fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return frozenset(handle.read().split())
+    except OSError:
+        return frozenset()
+
+
 def cpu_has_native_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = handle.read()
-    except OSError:
-        return False  # not Linux: stay with fp32 unless asked
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
 
 
-@functools.lru_cache(maxsize=1)
 def cpu_has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            return "amx_bf16" in handle.read()
-    except OSError:
-        return False
+    return "amx_bf16" in _cpu_flags()
 
 
 def cpu_bf16_min_width() -> int:
