@@ -38,7 +38,7 @@ def test_native_checkpoint_exports_to_transformers_with_equal_logits(tmp_path, t
     model = GPT(config).eval()
     save_checkpoint(tmp_path / "ckpt", model, get_tokenizer("byte").spec())
     result = export_hf(tmp_path / "ckpt", tmp_path / "hf")
-    assert result["tokenizer"] is None  # byte tokenizer: no HF file form
+    assert result["tokenizer"] == "byte"  # written as tokenizer.json (tests/test_export_tokenizer.py)
     hf_config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert hf_config["model_type"] == "gpt2" and hf_config["tie_word_embeddings"] is tied
     idx = torch.randint(0, 257, (2, 16))

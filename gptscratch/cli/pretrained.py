@@ -105,7 +105,7 @@ def export(
     with progress_callback("export") as progress:
         result = export_hf(checkpoint, out_dir, progress=progress)
     if result["tokenizer"] is None:
-        log("note: this checkpoint's tokenizer has no Hugging Face file form; the folder holds weights and config")
+        log(f"note: the folder holds weights and config but no tokenizer: {result['tokenizer_skipped']}")
     log(f"load it with transformers.AutoModelForCausalLM.from_pretrained({str(out_dir)!r})")
     if json_output:
         print_json(result)

@@ -8,9 +8,9 @@ Only GPT-2-compatible configurations can be expressed: learned positions, pre-LN
 no embedding scaling, no head bias, and an activation GPT-2 offers (gelu_tanh = "gelu_new", gelu, relu).
 Anything else (rope, parallel blocks, attention-only, ...) is refused with the reason.
 
-Tokenizer: a checkpoint whose tokenizer came from files (hf-bpe: vocab.json + merges.txt) gets them copied,
-so `AutoTokenizer.from_pretrained(out_dir)` works too. tiktoken, byte and char tokenizers have no GPT-2 file
-form here; the export then holds weights and config only (reported in the result).
+Tokenizer: `AutoTokenizer.from_pretrained(out_dir)` works too. A checkpoint whose tokenizer came from files
+(hf-bpe: vocab.json + merges.txt) gets them copied; tiktoken, byte and char tokenizers are written as a
+`tokenizer.json` that gives the same ids (gptscratch/pretrained/hf_tokenizer.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import os
 import shutil
 from pathlib import Path
 
-from gptscratch.errors import UsageError
+from gptscratch.errors import TokenizerError, UsageError
 
 HF_ACTIVATIONS = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
 
@@ -53,9 +53,11 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
 
     from gptscratch.checkpoint import MODEL_FILE, read_config, resolve_checkpoint
     from gptscratch.model import ModelConfig
+    from gptscratch.tokenizer import from_spec
 
     from .architectures import ARCHITECTURES
     from .bpe import HF_BPE, tokenizer_files
+    from .hf_tokenizer import write_hf_tokenizer
     from .tensorfile import TensorFileWriter
 
     path = resolve_checkpoint(checkpoint)
@@ -93,12 +95,17 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
                         progress({"completed": done, "total": len(rules), "unit": "tensors"})
         spec = saved["tokenizer"]
         eot_id = spec.get("eot_id")
-        tokenizer_written = False
+        tokenizer_written, skipped = False, None
         if spec.get("name") == HF_BPE:
             source = Path(spec["path"]) if Path(spec["path"]).is_absolute() else path / spec["path"]
             for file in tokenizer_files(source):
                 shutil.copyfile(file, tmp / file.name)
             tokenizer_written = True
+        else:
+            try:
+                tokenizer_written = write_hf_tokenizer(from_spec(spec, path), tmp, config.context_length)
+            except TokenizerError as exc:  # e.g. an encoding whose file is not cached offline: export the model
+                skipped = str(exc)
         (tmp / "config.json").write_text(json.dumps(hf_gpt2_config(config, eot_id, dtype), indent=2) + "\n")
         (tmp / "generation_config.json").write_text(json.dumps(
             {"bos_token_id": eot_id, "eos_token_id": eot_id}, indent=2) + "\n")
@@ -109,6 +116,7 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"path": str(out), "checkpoint": str(path), "tokenizer": spec.get("name") if tokenizer_written else None,
+            "tokenizer_skipped": skipped,
             "dtype": dtype, "tensors": len(rules)}
 
 

@@ -1,0 +1,96 @@
+"""Export writes the tokenizer too: for cl100k_base (tiktoken), byte and char checkpoints the exported folder's
+`AutoTokenizer` gives exactly our ids and our text, so a model trained here is usable end to end in transformers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from test_pretrained_support import TEXT
+
+from gptscratch.checkpoint import save_checkpoint
+from gptscratch.errors import TokenizerError
+from gptscratch.generation.engine import generate_ids
+from gptscratch.generation.sampling import SamplingConfig
+from gptscratch.model import GPT, ModelConfig
+from gptscratch.pretrained.export import export_hf
+from gptscratch.pretrained.hf_tokenizer import _recover_merge
+from gptscratch.tokenizer import get_tokenizer
+
+# Text where the three tokenizers are easy to get wrong: digit runs longer than three (cl100k splits them
+# 3 by 3), contractions in both cases, whitespace runs before words and at the end, CRLF, non-ASCII.
+TRICKY = ("PEP 3132 and 1234567 items; I'LL say don't, THEY'RE here. \r\n\r\n   indented\t\ttabs  \n"
+          "Ünïcödé — 漢字 カタカナ emoji 😀🎉 ﬁ ß ١٢٣ no\u00a0break  trailing   ")
+
+
+def pool_text(seed: int, count: int = 400) -> list[str]:
+    pool = list("abcXYZ019 '\n\r\t.,;!?-_()[]{}\"sStlvre") + ["'s", "'LL", "  ", "\n\n", "é", "漢字", "😀",
+                                                              "\u00a0", "\u2003", "١٢٣", "ǅ"]
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pool) for _ in range(rng.randint(1, 40))) for _ in range(count)]
+
+
+def export_with(tmp_path, tokenizer):
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=tokenizer.vocab_size, context_length=32, n_layer=1, n_head=2, d_model=16,
+                         activation="gelu_tanh")
+    model = GPT(config).eval()
+    save_checkpoint(tmp_path / "ckpt", model, tokenizer.spec())
+    result = export_hf(tmp_path / "ckpt", tmp_path / "hf")
+    return model, result
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "byte", "char"])
+def test_exported_tokenizer_gives_our_ids_and_text(tmp_path, name):
+    from transformers import AutoTokenizer
+
+    texts = [TEXT, TRICKY, *pool_text(seed=1)]
+    tokenizer = get_tokenizer(name, texts=texts) if name == "char" else get_tokenizer(name)
+    _, result = export_with(tmp_path, tokenizer)
+    assert result["tokenizer"] == name and result["tokenizer_skipped"] is None
+    hf = AutoTokenizer.from_pretrained(str(tmp_path / "hf"))
+    for text in texts:
+        ours = tokenizer.encode(text)
+        assert hf(text, add_special_tokens=False)["input_ids"] == ours, repr(text)
+        assert hf.decode(ours) == tokenizer.decode(ours)
+    assert hf.eos_token == "<|endoftext|>" and hf.eos_token_id == tokenizer.eot_id
+    assert hf.decode([tokenizer.eot_id]) == tokenizer.decode([tokenizer.eot_id])
+
+
+def test_exported_model_and_tokenizer_generate_our_text_in_transformers(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = get_tokenizer("cl100k_base")
+    model, _ = export_with(tmp_path, tokenizer)
+    prompt = "The quick brown fox"
+    ours = tokenizer.decode(generate_ids(model, tokenizer.encode(prompt), 12, SamplingConfig(temperature=0.0)))
+    hf_tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "hf"))
+    hf_model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf")).eval()
+    inputs = hf_tokenizer(prompt, return_tensors="pt")
+    output = hf_model.generate(**inputs, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.eot_id,
+                               eos_token_id=None)
+    theirs = hf_tokenizer.decode(output[0, inputs["input_ids"].shape[1]:])
+    assert theirs == ours
+
+
+def test_every_multi_byte_token_gets_back_the_merge_that_made_it():
+    ranks = {bytes([b]): b for b in range(256)}
+    for rank, piece in enumerate([b"ab", b"abc", b"bc", b"abcd", b"cd"], start=256):
+        ranks[piece] = rank
+    assert _recover_merge(ranks, b"abc", ranks[b"abc"]) == (b"ab", b"c")
+    # "abcd" (rank 259) comes from "abc" + "d": "cd" has a higher rank, so it was not available yet
+    assert _recover_merge(ranks, b"abcd", ranks[b"abcd"]) == (b"abc", b"d")
+    with pytest.raises(ValueError, match="not reachable"):
+        _recover_merge({**ranks, b"xyz": 300}, b"xyz", 300)
+
+
+def test_a_tokenizer_that_cannot_load_still_exports_the_model_and_says_why(tmp_path, monkeypatch):
+    def unavailable(spec, base_dir=None):
+        raise TokenizerError("r50k_base is not in tiktoken's cache; run once with network")
+
+    monkeypatch.setattr("gptscratch.tokenizer.from_spec", unavailable)
+    _, result = export_with(tmp_path, get_tokenizer("byte"))
+    assert result["tokenizer"] is None and "tiktoken's cache" in result["tokenizer_skipped"]
+    assert (tmp_path / "hf" / "model.safetensors").is_file()
+    assert not (tmp_path / "hf" / "tokenizer.json").exists()
