@@ -174,11 +174,77 @@ def test_every_page_is_in_the_site_navigation():
     assert not missing, f"pages missing from mkdocs.yml nav: {missing}"
 
 
-def test_mkdocs_build_is_strict_clean(tmp_path):
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory) -> Path:
+    """The site, built once for this module with `mkdocs build --strict` (warnings, e.g. broken links, fail it)."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("material")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site"),
+    site = tmp_path_factory.mktemp("mkdocs") / "site"
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site),
                              "--config-file", str(REPO / "mkdocs.yml")], cwd=REPO, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
-    assert (tmp_path / "site" / "lessons" / "03-attention" / "index.html").is_file()
+    return site
+
+
+def test_mkdocs_build_is_strict_clean(built_site):
+    assert (built_site / "lessons" / "03-attention" / "index.html").is_file()
+
+
+# docs/hooks/source_pages.py: each gptscratch/ file the docs link to becomes a page of the site.
+SOURCE_PAGE = Path("source", "gptscratch", "model", "attention.py", "index.html")
+HREF = re.compile(r'href="([^"#]*)(#[^"]*)?"')
+
+
+def test_linked_source_file_is_a_page_of_the_built_site(built_site):
+    html = (built_site / SOURCE_PAGE).read_text(encoding="utf-8")
+    source = (REPO / "gptscratch" / "model" / "attention.py").read_text(encoding="utf-8")
+    assert "def causal_mask(" in source  # the line looked for below (highlighted, so split into spans)
+    assert re.search(r">def</span>(?:\s|<[^>]*>)*causal_mask<", html)
+    last_line = len(source.splitlines())
+    assert f'id="__codelineno-0-{last_line}"' in html  # the whole file, numbered
+    assert f'id="__codelineno-0-{last_line + 1}"' not in html
+    assert "exactly as it was when this site was built" in html
+
+
+def test_built_pages_link_to_the_source_pages_not_outside_the_site(built_site):
+    lesson = built_site / "lessons" / "03-attention" / "index.html"
+    targets = {(lesson.parent / href).resolve() for href, _ in HREF.findall(lesson.read_text(encoding="utf-8"))}
+    assert (built_site / SOURCE_PAGE).parent.resolve() in targets
+    escaping, dead = [], []
+    for page in built_site.rglob("*.html"):
+        for href, _ in HREF.findall(page.read_text(encoding="utf-8")):
+            if "gptscratch/" in href and "source/gptscratch/" not in href and not re.match(r"^[a-z]+:", href):
+                escaping.append(f"{page.relative_to(built_site)} → {href}")
+            if "source/gptscratch/" in href and not (page.parent / href / "index.html").is_file():
+                dead.append(f"{page.relative_to(built_site)} → {href}")
+    assert not escaping, "links leaving the site for gptscratch/:\n" + "\n".join(escaping)
+    assert not dead, "links to missing source pages:\n" + "\n".join(dead)
+
+
+def test_source_links_keep_code_blocks_and_map_anchors_to_lines():
+    pytest.importorskip("mkdocs")
+    from types import SimpleNamespace
+
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import File, get_files
+
+    config = load_config(str(REPO / "mkdocs.yml"))  # loads the hook as MkDocs does; events run through it
+    files = config.plugins.on_files(get_files(config), config=config)
+    assert "source/gptscratch/model/attention.py.md" in files.src_uris
+    page = SimpleNamespace(file=File("lessons/03-attention.md", config.docs_dir, config.site_dir, True))
+    lines = (REPO / "gptscratch" / "model" / "attention.py").read_text(encoding="utf-8").splitlines()
+    mask_line = next(i for i, line in enumerate(lines, 1) if line.startswith("def causal_mask("))
+    class_line = next(i for i, line in enumerate(lines, 1) if line.startswith("class CausalSelfAttention"))
+    forward_line = next(i for i, line in enumerate(lines, 1) if i > class_line and "def forward(" in line)
+    markdown = ("[a](../../gptscratch/model/attention.py#causal_mask) [b](../../gptscratch/model/attention.py#L7) "
+                "[c](../../gptscratch/model/attention.py#CausalSelfAttention.forward) "
+                "[d](../../gptscratch/model/attention.py#no_such_name) [e](02-positions.md)\n\n"
+                "```markdown\n[f](../../gptscratch/model/attention.py)\n```\n")
+    out = config.plugins.on_page_markdown(markdown, page=page, config=config, files=files)
+    target = "../source/gptscratch/model/attention.py.md"
+    assert f"[a]({target}#__codelineno-0-{mask_line})" in out
+    assert f"[b]({target}#__codelineno-0-7)" in out
+    assert f"[c]({target}#__codelineno-0-{forward_line})" in out
+    assert f"[d]({target})" in out and "[e](02-positions.md)" in out
+    assert "[f](../../gptscratch/model/attention.py)" in out  # inside a code block: shown as written
