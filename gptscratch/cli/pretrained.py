@@ -53,7 +53,8 @@ def download(
 ) -> None:
     """Fetch the model's safetensors, config and tokenizer from the Hugging Face Hub, then convert it.
 
-    Honours HF_TOKEN, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE; an interrupted download resumes."""
+    Honours HF_TOKEN, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE; a dropped connection resumes, and after a
+    failure running it again fetches only the files still missing."""
     from gptscratch.pretrained.convert import install
     from gptscratch.pretrained.registry import get_model, is_converted
 

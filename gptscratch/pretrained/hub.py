@@ -5,7 +5,8 @@ Files: config.json, the safetensors weights (one file, or an index plus its shar
 where the repo has them). Never the TensorFlow, Flax, ONNX or PyTorch-pickle copies GPT-2's repo also holds.
 
 huggingface_hub keeps them in its usual cache (HF_HOME / HF_HUB_CACHE, shared with transformers), reads HF_TOKEN
-for gated or private repos, and resumes an interrupted download from its `.incomplete` file. The order of work:
+for gated or private repos, and resumes a dropped connection within the call (a Range request); after a failure,
+files already complete stay cached, so running the command again fetches only the rest. The order of work:
 
     1. resolve every file from the local cache only (`local_files_only=True`): a complete cache needs no network
        — this also serves HF_HUB_OFFLINE=1 and tests, which point HF_HUB_CACHE at a folder in hub layout
@@ -71,12 +72,14 @@ def _progress_class(progress, state: dict):
 class _Fetcher:
     def __init__(self, repo_id: str, revision: str, local_only: bool, progress):
         self.repo_id, self.revision, self.local_only = repo_id, revision, local_only
+        self.current = ""  # the file being fetched, named in errors
         self.tqdm_class = _progress_class(progress, {"total": 0, "completed": 0}) if progress else None
 
     def get(self, filename: str, required: bool = True) -> Path | None:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
+        self.current = filename
         try:
             return Path(hf_hub_download(self.repo_id, filename, revision=self.revision, cache_dir=hub_cache_dir(),
                                         local_files_only=self.local_only, tqdm_class=self.tqdm_class))
@@ -123,17 +126,18 @@ def download_model(repo_id: str, revision: str = "main", progress=None) -> Path:
         raise NetworkError(f"cannot reach the Hugging Face Hub to download {repo_id}; connect to the internet "
                            "(or set HF_ENDPOINT to a mirror), or convert a local copy with `gptscratch pretrained "
                            "convert HF_DIR`")
+    fetcher = _Fetcher(repo_id, revision, local_only=False, progress=progress)
     try:
-        return _Fetcher(repo_id, revision, local_only=False, progress=progress).fetch_all()
+        return fetcher.fetch_all()
     except GatedRepoError:
         raise NetworkError(f"{repo_id} is gated; accept its licence on huggingface.co and set HF_TOKEN") from None
     except RepositoryNotFoundError:
         raise UsageError(f"repository {repo_id} not found (or private: set HF_TOKEN)") from None
     except RevisionNotFoundError:
         raise UsageError(f"revision {revision} of {repo_id} not found; use an existing branch or commit") from None
-    except EntryNotFoundError as exc:
-        raise NetworkError(f"{repo_id} lacks a needed file ({' '.join(str(exc).split())[:120]}); only "
-                           "safetensors repos with vocab.json + merges.txt are supported") from None
+    except EntryNotFoundError:
+        raise NetworkError(f"{repo_id} has no {fetcher.current} at revision {revision}; only safetensors repos "
+                           "with vocab.json + merges.txt are supported") from None
     except (HfHubHTTPError, OSError) as exc:
         raise NetworkError(f"download of {repo_id} failed ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})"
-                           "; run the same command again to resume") from None
+                           "; run the same command again: files already fetched are kept") from None
