@@ -6,91 +6,20 @@ rich tables (stdout), `--json` (one line), `--plot FILE.png` (matplotlib, option
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
+from gptscratch.cli.interpret_support import (Arg, BosOpt, CheckpointArg, CheckpointOpt, DemoOpt, JsonOpt, Opt,
+                                               PlotOpt, TextOpt, load_model, percent, save_plot, styled, text_ids,
+                                               token_label)
 from gptscratch.cli.render import log, print_json, show, table, warn
 from gptscratch.cli.settings import announce_device
 from gptscratch.errors import UsageError
 
 app = typer.Typer(help="Look inside a model: logit lens, attention heads, induction heads, activation patching.",
                   no_args_is_help=True)
-Opt, Arg = typer.Option, typer.Argument
-CheckpointArg = Annotated[Optional[str], Arg(help="Run folder, checkpoint folder, run name or pretrained name "
-                                                  "(default: the most recent run).", show_default=False)]
-CheckpointOpt = Annotated[Optional[str], Opt("--checkpoint", "-c", help="Same as the CHECKPOINT argument.",
-                                              show_default=False)]
-JsonOpt = Annotated[bool, Opt("--json", help="Print one JSON object on stdout instead of tables.")]
-PlotOpt = Annotated[Optional[str], Opt("--plot", metavar="FILE.png", help="Also save a heatmap (needs matplotlib).")]
-BosOpt = Annotated[bool, Opt("--bos/--no-bos", help="Put the end-of-text token in front, as TransformerLens does.")]
-TextOpt = Annotated[Optional[str], Opt("--text", "-t", help="Text to read (default: stdin when piped).")]
-DemoOpt = Annotated[bool, Opt("--demo", help="Run the built-in examples.")]
-STYLES = {"Critical": "bold red", "Important": "yellow", "Moderate": "cyan", "Minimal": "dim",
-          "previous-token": "bold green", "induction": "bold magenta", "duplicate-token": "magenta",
-          "first-token": "blue", "current-token": "cyan", "uniform": "dim", "focused": "yellow", "mixed": ""}
-
-
-def _load(checkpoint, checkpoint_option=None):
-    from gptscratch.checkpoint import load_checkpoint
-
-    if checkpoint is not None and checkpoint_option is not None and checkpoint != checkpoint_option:
-        raise UsageError("give the checkpoint once: as the CHECKPOINT argument or as --checkpoint, not both")
-    checkpoint = checkpoint if checkpoint is not None else checkpoint_option
-    loaded = load_checkpoint(checkpoint, device=announce_device())
-    log(f"checkpoint: {loaded.path}")
-    return loaded
-
-
-def _label(tokenizer, token) -> str:
-    """A token as readable text: spaces shown as ␣, control characters and stray bytes escaped."""
-    raw = tokenizer.decode_bytes([int(token)])
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return repr(raw)[2:-1]
-    return repr(text)[1:-1].replace(" ", "␣")
-
-
-def _styled(text: str, style_key: str) -> str:
-    style = STYLES.get(style_key, "")
-    return f"[{style}]{escape(text)}[/]" if style else escape(text)
-
-
-def _text_ids(loaded, text, bos: bool, demo: bool = False) -> list[int]:
-    if text is None and not sys.stdin.isatty():
-        text = sys.stdin.read()
-    if not text:
-        raise UsageError("no text to analyse; pass --text \"...\" (or pipe it on stdin), or try --demo")
-    try:
-        ids = _encode(loaded.tokenizer, text, bos)
-    except UsageError as error:
-        if not demo:
-            raise
-        raise UsageError(f"the built-in demo text does not fit this model's tokenizer ({error}); "
-                         "pass your own --text instead of --demo") from None
-    if len(ids) > loaded.model.config.context_length:
-        raise UsageError(f"the text has {len(ids)} tokens but the model's context is "
-                         f"{loaded.model.config.context_length}; shorten --text")
-    return ids
-
-
-def _encode(tokenizer, text: str, bos: bool) -> list[int]:
-    from gptscratch.interpret.demos import encode_text
-
-    return encode_text(tokenizer, text, bos)
-
-
-def _plot(path, maps, title=""):
-    from gptscratch.interpret.plots import save_heatmaps
-
-    log(f"plot: {save_heatmaps(path, maps, title)}")
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 @app.command("logit-lens")
@@ -111,11 +40,11 @@ def logit_lens_command(
 
     if k < 1:
         raise UsageError(f"--k must be ≥ 1 (got {k})")
-    loaded = _load(checkpoint, checkpoint_option)
+    loaded = load_model(checkpoint, checkpoint_option)
     tokenizer, results, maps = loaded.tokenizer, [], []
     inputs = [(t, None) for t in LENS_TEXTS] if demo else [(None, target)]
     for item_text, item_target in inputs:
-        ids = _text_ids(loaded, item_text if demo else text, bos, demo)
+        ids = text_ids(loaded, item_text if demo else text, bos, demo)
         answer = first_token(tokenizer, item_target)[0] if item_target else None
         lens = logit_lens(loaded.model, ids, k=k, target=answer, incl_mid=include_mid)
         known = [i for i, t in enumerate(lens.targets) if t is not None]
@@ -123,7 +52,7 @@ def logit_lens_command(
         if not -len(ids) <= pos < len(ids):
             raise UsageError(f"--position {pos} is outside the {len(ids)} tokens of the text")
         pos %= len(ids)
-        results.append({**lens.to_dict(lambda t: _label(tokenizer, t)), "position": pos})
+        results.append({**lens.to_dict(lambda t: token_label(tokenizer, t)), "position": pos})
         if json_output:
             continue
         shown = list(range(max(0, len(ids) - 12), len(ids)))
@@ -132,27 +61,27 @@ def logit_lens_command(
             cells = []
             for p in shown:
                 top = lens.top_ids[s][p][0]
-                word = escape(_label(tokenizer, top))
+                word = escape(token_label(tokenizer, top))
                 cells.append(f"[bold green]{word}[/]" if top == lens.targets[p] else word)
             rows.append([label, *cells])
         show(table("top-1 prediction after each layer (green = the correct next token)",
-                   ["layer", *[escape(_label(tokenizer, ids[p])) for p in shown]], rows))
+                   ["layer", *[escape(token_label(tokenizer, ids[p])) for p in shown]], rows))
         correct = lens.targets[pos]
-        detail = [[label, ", ".join(f"{escape(_label(tokenizer, t))} {100 * pr:.1f}%" for t, pr in
+        detail = [[label, ", ".join(f"{escape(token_label(tokenizer, t))} {100 * pr:.1f}%" for t, pr in
                                      zip(lens.top_ids[s][pos], lens.top_probs[s][pos])),
-                   lens.target_rank[s][pos], _pct(lens.target_prob[s][pos])] for s, label in enumerate(lens.labels)]
-        title = (f"after {escape(repr(_label(tokenizer, ids[pos])))} (position {pos}); correct next token: "
-                 f"{escape(repr(_label(tokenizer, correct))) if correct is not None else 'unknown (give --target)'}")
+                   lens.target_rank[s][pos], percent(lens.target_prob[s][pos])] for s, label in enumerate(lens.labels)]
+        title = (f"after {escape(repr(token_label(tokenizer, ids[pos])))} (position {pos}); correct next token: "
+                 f"{escape(repr(token_label(tokenizer, correct))) if correct is not None else 'unknown (give --target)'}")
         show(table(title, ["layer", f"top {k}", "correct rank", "correct prob"], detail))
         probs = [[p if p is not None else None for p in layer] for layer in lens.target_prob]
         maps.append(Heatmap(probs, "probability of the correct next token", lens.labels,
-                            [_label(tokenizer, t) for t in ids], "position", "layer", 0.0, 1.0,
-                            annotations=[[_label(tokenizer, row[p][0])[:6] for p in range(len(ids))]
+                            [token_label(tokenizer, t) for t in ids], "position", "layer", 0.0, 1.0,
+                            annotations=[[token_label(tokenizer, row[p][0])[:6] for p in range(len(ids))]
                                          for row in lens.top_ids]))
     if json_output:
         print_json(results if demo else results[0])
     if plot:
-        _plot(plot, maps or [Heatmap(r["target_prob"], "probability of the correct next token", r["labels"],
+        save_plot(plot, maps or [Heatmap(r["target_prob"], "probability of the correct next token", r["labels"],
                                      r["token_strings"], "position", "layer", 0.0, 1.0) for r in results])
 
 
@@ -171,7 +100,7 @@ def attention_command(
     from gptscratch.interpret.heads import DETECTORS
     from gptscratch.interpret.plots import Heatmap
 
-    loaded = _load(checkpoint, checkpoint_option)
+    loaded = load_model(checkpoint, checkpoint_option)
     config, tokenizer = loaded.model.config, loaded.tokenizer
     if head is not None and layer is None:
         raise UsageError("--head needs --layer too, e.g. --layer 0 --head 1")
@@ -179,11 +108,11 @@ def attention_command(
         raise UsageError(f"--layer must be in 0..{config.n_layer - 1} (got {layer})")
     if head is not None and not 0 <= head < config.n_head:
         raise UsageError(f"--head must be in 0..{config.n_head - 1} (got {head})")
-    ids = _text_ids(loaded, ATTENTION_TEXT if demo else text, bos, demo)
+    ids = text_ids(loaded, ATTENTION_TEXT if demo else text, bos, demo)
     if len(ids) < 2:
         raise UsageError("attention analysis needs at least two tokens; give a longer --text")
     profiles = analyse_heads(loaded.model, ids, None if layer is None else [layer])
-    labels = [_label(tokenizer, t) for t in ids]
+    labels = [token_label(tokenizer, t) for t in ids]
     pattern = None
     if layer is not None:
         pattern = attention_patterns(loaded.model, ids, [layer])[0, 0].float()      # (nh, T, T)
@@ -195,7 +124,7 @@ def attention_command(
     else:
         short = {"previous_token": "prev", "first_token": "first", "current_token": "self",
                  "duplicate_token": "dup", "induction": "induct"}
-        rows = [[p.name, _styled(f"{p.kind} ({p.confidence:.2f})", p.kind), *[f"{p.scores[d]:.3f}" for d in DETECTORS],
+        rows = [[p.name, styled(f"{p.kind} ({p.confidence:.2f})", p.kind), *[f"{p.scores[d]:.3f}" for d in DETECTORS],
                  f"{p.normalized_entropy:.3f}"] for p in profiles]
         show(table("attention heads (scores: TransformerLens detection score Σ A⊙D / Σ A)",
                    ["head", "kind", *[short[d] for d in DETECTORS], "entropy (0-1)"], rows))
@@ -216,7 +145,7 @@ def attention_command(
             maps = [Heatmap([[p.scores[d] for p in profiles if p.layer == lay] for lay in range(config.n_layer)],
                             d.replace("_", "-"), [str(lay) for lay in range(config.n_layer)],
                             [str(h) for h in range(config.n_head)], "head", "layer", 0, 1) for d in DETECTORS]
-        _plot(plot, maps)
+        save_plot(plot, maps)
 
 
 @app.command("induction-heads")
@@ -230,11 +159,15 @@ def induction_heads_command(
     bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
 ) -> None:
     """Rank heads by induction score on repeated random tokens; find the previous-token heads feeding them."""
-    from gptscratch.interpret import analyse_heads, find_induction_heads, repeated_random_tokens
+    from gptscratch.interpret import (
+        analyse_heads,
+        find_induction_heads,
+        repeated_random_tokens,
+    )
     from gptscratch.interpret.demos import ATTENTION_TEXT
     from gptscratch.interpret.plots import Heatmap
 
-    loaded = _load(checkpoint, checkpoint_option)
+    loaded = load_model(checkpoint, checkpoint_option)
     config, tokenizer = loaded.model.config, loaded.tokenizer
     offset = 1 if bos else 0
     length = length if length is not None else min(50, (config.context_length - offset) // 2)
@@ -248,7 +181,7 @@ def induction_heads_command(
     report = find_induction_heads(loaded.model, tokens.to(next(loaded.model.parameters()).device), length, offset)
     result = report.to_dict()
     if demo:
-        profiles = analyse_heads(loaded.model, _text_ids(loaded, ATTENTION_TEXT, bos, demo=True))
+        profiles = analyse_heads(loaded.model, text_ids(loaded, ATTENTION_TEXT, bos, demo=True))
         by_name = {p.name: p for p in profiles}
         result["demo_text"] = {"text": ATTENTION_TEXT, "induction_scores": {
             h.name: by_name[h.name].scores["induction"] for h in report.ranked[:top]}}
@@ -263,14 +196,14 @@ def induction_heads_command(
             fed = "; ".join(f"{f.name} (prev {f.previous_token_score:.2f}; ablated → {f.score_after_ablation:.2f})"
                             for f in h.feeders)
             extra = [result["demo_text"]["induction_scores"][h.name]] if demo else []
-            rows.append([rank, h.name, _styled(f"{h.score:.3f}", "induction" if h.score >= 0.4 else "mixed"),
+            rows.append([rank, h.name, styled(f"{h.score:.3f}", "induction" if h.score >= 0.4 else "mixed"),
                          f"{h.previous_token_score:.3f}", *[f"{e:.3f}" for e in extra], fed or "-"])
         show(table("induction score = attention from copy 2 to the token after the earlier occurrence",
                    ["rank", "head", "induction", "prev-token", *(["on demo text"] if demo else []),
                     "fed by (zero-ablated: its induction score)"], rows))
     if plot:
         layers, heads = [str(i) for i in range(config.n_layer)], [str(i) for i in range(config.n_head)]
-        _plot(plot, [Heatmap(report.scores, "induction score", layers, heads, "head", "layer", 0, 1),
+        save_plot(plot, [Heatmap(report.scores, "induction score", layers, heads, "head", "layer", 0, 1),
                      Heatmap(report.previous_token_scores, "previous-token score", layers, heads, "head", "layer", 0, 1)])
 
 
@@ -290,14 +223,14 @@ def patch_command(
     from gptscratch.interpret.demos import PatchExample, first_token, patch_examples
     from gptscratch.interpret.plots import Heatmap
 
-    loaded = _load(checkpoint, checkpoint_option)
+    loaded = load_model(checkpoint, checkpoint_option)
     model, tokenizer = loaded.model, loaded.tokenizer
     if demo:
         examples = patch_examples(tokenizer, model.config.context_length, bos)
     else:
         if clean is None or corrupted is None or target is None:
             raise UsageError("patch needs --clean, --corrupted and --target (or --demo for built-in examples)")
-        clean_ids, corrupted_ids = _text_ids(loaded, clean, bos), _text_ids(loaded, corrupted, bos)
+        clean_ids, corrupted_ids = text_ids(loaded, clean, bos), text_ids(loaded, corrupted, bos)
         target_id = first_token(tokenizer, target)[0]
         if foil is not None:
             foil_id = first_token(tokenizer, foil)[0]
@@ -310,10 +243,10 @@ def patch_command(
     results, maps = [], []
     for example in examples:
         result = activation_patching(model, example.clean, example.corrupted, example.target, example.foil)
-        labels = [_label(tokenizer, t) for t in example.clean]
+        labels = [token_label(tokenizer, t) for t in example.clean]
         record = {"name": example.name, "description": example.description, **result.to_dict(),
-                  "token_strings": labels, "target_string": _label(tokenizer, example.target),
-                  "foil_string": _label(tokenizer, example.foil)}
+                  "token_strings": labels, "target_string": token_label(tokenizer, example.target),
+                  "foil_string": token_label(tokenizer, example.foil)}
         record["assessment"] = {"resid": [[assess(v) for v in row] for row in result.resid],
                                 "heads": [[assess(v) for v in row] for row in result.heads]}
         results.append(record)
@@ -338,14 +271,14 @@ def patch_command(
                  for p, v in enumerate(row)]
         cells += [(v, f"L{lay}H{h}", "all positions") for lay, row in enumerate(result.heads) for h, v in enumerate(row)]
         cells.sort(key=lambda c: abs(c[0]), reverse=True)
-        rows = [[label, escape(where), _styled(_pct(v), assess(v)), _styled(assess(v), assess(v))]
+        rows = [[label, escape(where), styled(percent(v), assess(v)), styled(assess(v), assess(v))]
                 for v, label, where in cells[:top]]
         show(table("strongest effects (0% = corrupted, 100% = clean)",
                    ["activation", "position", "recovered", "assessment"], rows))
     if json_output:
         print_json(results if demo else results[0])
     if plot:
-        _plot(plot, maps)
+        save_plot(plot, maps)
 
 
 @app.command("train-induction")
@@ -362,7 +295,11 @@ def train_induction_command(
 
     from gptscratch.checkpoint import save_checkpoint
     from gptscratch.cli.render import progress_callback
-    from gptscratch.interpret.toy import ToyInductionSetup, toy_tokenizer, train_induction_model
+    from gptscratch.interpret.toy import (
+        ToyInductionSetup,
+        toy_tokenizer,
+        train_induction_model,
+    )
 
     if steps < 1 or (stop_below is not None and stop_below <= 0):
         raise UsageError("--steps must be ≥ 1 and --stop-below > 0")

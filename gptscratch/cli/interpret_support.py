@@ -1,0 +1,88 @@
+"""Shared pieces of the `gptscratch interpret` commands (gptscratch/cli/interpret.py): their common options,
+checkpoint loading, reading the text to analyse, and how tokens and assessments are shown."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from gptscratch.cli.render import log
+from gptscratch.cli.settings import announce_device
+from gptscratch.errors import UsageError
+
+Opt, Arg = typer.Option, typer.Argument
+CheckpointArg = Annotated[Optional[str], Arg(help="Run folder, checkpoint folder, run name or pretrained name "
+                                                  "(default: the most recent run).", show_default=False)]
+CheckpointOpt = Annotated[Optional[str], Opt("--checkpoint", "-c", help="Same as the CHECKPOINT argument.",
+                                              show_default=False)]
+JsonOpt = Annotated[bool, Opt("--json", help="Print one JSON object on stdout instead of tables.")]
+PlotOpt = Annotated[Optional[str], Opt("--plot", metavar="FILE.png", help="Also save a heatmap (needs matplotlib).")]
+BosOpt = Annotated[bool, Opt("--bos/--no-bos", help="Put the end-of-text token in front, as TransformerLens does.")]
+TextOpt = Annotated[Optional[str], Opt("--text", "-t", help="Text to read (default: stdin when piped).")]
+DemoOpt = Annotated[bool, Opt("--demo", help="Run the built-in examples.")]
+STYLES = {"Critical": "bold red", "Important": "yellow", "Moderate": "cyan", "Minimal": "dim",
+          "previous-token": "bold green", "induction": "bold magenta", "duplicate-token": "magenta",
+          "first-token": "blue", "current-token": "cyan", "uniform": "dim", "focused": "yellow", "mixed": ""}
+
+
+def load_model(checkpoint, checkpoint_option=None):
+    from gptscratch.checkpoint import load_checkpoint
+
+    if checkpoint is not None and checkpoint_option is not None and checkpoint != checkpoint_option:
+        raise UsageError("give the checkpoint once: as the CHECKPOINT argument or as --checkpoint, not both")
+    checkpoint = checkpoint if checkpoint is not None else checkpoint_option
+    loaded = load_checkpoint(checkpoint, device=announce_device())
+    log(f"checkpoint: {loaded.path}")
+    return loaded
+
+
+def token_label(tokenizer, token) -> str:
+    """A token as readable text: spaces shown as ␣, control characters and stray bytes escaped."""
+    raw = tokenizer.decode_bytes([int(token)])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return repr(raw)[2:-1]
+    return repr(text)[1:-1].replace(" ", "␣")
+
+
+def styled(text: str, style_key: str) -> str:
+    style = STYLES.get(style_key, "")
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+
+def text_ids(loaded, text, bos: bool, demo: bool = False) -> list[int]:
+    if text is None and not sys.stdin.isatty():
+        text = sys.stdin.read()
+    if not text:
+        raise UsageError("no text to analyse; pass --text \"...\" (or pipe it on stdin), or try --demo")
+    try:
+        ids = _encode(loaded.tokenizer, text, bos)
+    except UsageError as error:
+        if not demo:
+            raise
+        raise UsageError(f"the built-in demo text does not fit this model's tokenizer ({error}); "
+                         "pass your own --text instead of --demo") from None
+    if len(ids) > loaded.model.config.context_length:
+        raise UsageError(f"the text has {len(ids)} tokens but the model's context is "
+                         f"{loaded.model.config.context_length}; shorten --text")
+    return ids
+
+
+def _encode(tokenizer, text: str, bos: bool) -> list[int]:
+    from gptscratch.interpret.demos import encode_text
+
+    return encode_text(tokenizer, text, bos)
+
+
+def save_plot(path, maps, title=""):
+    from gptscratch.interpret.plots import save_heatmaps
+
+    log(f"plot: {save_heatmaps(path, maps, title)}")
+
+
+def percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
