@@ -74,15 +74,41 @@ def test_exported_model_and_tokenizer_generate_our_text_in_transformers(tmp_path
     assert theirs == ours
 
 
-def test_every_multi_byte_token_gets_back_the_merge_that_made_it():
+def test_every_multi_byte_token_gets_back_the_merge_tiktoken_makes_last():
     ranks = {bytes([b]): b for b in range(256)}
     for rank, piece in enumerate([b"ab", b"abc", b"bc", b"abcd", b"cd"], start=256):
         ranks[piece] = rank
-    assert _recover_merge(ranks, b"abc", ranks[b"abc"]) == (b"ab", b"c")
-    # "abcd" (rank 259) comes from "abc" + "d": "cd" has a higher rank, so it was not available yet
-    assert _recover_merge(ranks, b"abcd", ranks[b"abcd"]) == (b"abc", b"d")
-    with pytest.raises(ValueError, match="not reachable"):
-        _recover_merge({**ranks, b"xyz": 300}, b"xyz", 300)
+    assert _recover_merge(ranks, b"abc") == (b"ab", b"c")
+    # "abcd" (rank 259) comes from "abc" + "d": "ab" is merged first, then "abc" beats "cd"
+    assert _recover_merge(ranks, b"abcd") == (b"abc", b"d")
+    assert _recover_merge({**ranks, b"xyz": 300}, b"xyz") is None  # never built by merging: whole pieces only
+    # a token ranked below one of its parts (not BPE-trained order) still gets the pair tiktoken joins
+    odd = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"abcd": 257, b"cd": 258}
+    assert _recover_merge(odd, b"abcd") == (b"ab", b"cd")
+
+
+@pytest.mark.parametrize("encoding_name", ["r50k_base", "o200k_base"])
+def test_other_encodings_split_regexes_survive_the_translation(tmp_path, monkeypatch, encoding_name):
+    """r50k/p50k/o200k files cannot be loaded offline, so their split regexes are checked with cl100k's ranks:
+    the regex is where Oniguruma (tokenizers) and tiktoken's regex engine could disagree."""
+    import tiktoken
+    import tiktoken_ext.openai_public as public
+    from transformers import AutoTokenizer
+
+    from gptscratch.pretrained.hf_tokenizer import write_hf_tokenizer
+    from gptscratch.tokenizer import TiktokenTokenizer
+
+    base = get_tokenizer("cl100k_base").encoding
+    monkeypatch.setattr(public, "load_tiktoken_bpe", lambda *args, **kwargs: base._mergeable_ranks)
+    pattern = getattr(public, encoding_name)()["pat_str"]
+    assert pattern != base._pat_str
+    encoding = tiktoken.Encoding(name=f"cl100k-ranks-{encoding_name}-regex", pat_str=pattern,
+                                 mergeable_ranks=base._mergeable_ranks, special_tokens=base._special_tokens)
+    tokenizer = TiktokenTokenizer(encoding.name, encoding)
+    assert write_hf_tokenizer(tokenizer, tmp_path, context_length=64)
+    hf = AutoTokenizer.from_pretrained(str(tmp_path))
+    for text in [TEXT, TRICKY, *pool_text(seed=2)]:
+        assert hf(text, add_special_tokens=False)["input_ids"] == tokenizer.encode(text), repr(text)
 
 
 def test_a_tokenizer_that_cannot_load_still_exports_the_model_and_says_why(tmp_path, monkeypatch):

@@ -6,18 +6,19 @@ gptscratch tokenizer has an exact form in it:
 
 - tiktoken encodings (cl100k_base, r50k_base, p50k_base, o200k_base). tiktoken stores only *ranks*: byte
   string → id, and encodes a word by repeatedly merging the adjacent pair whose concatenation has the lowest
-  rank. `tokenizers` wants *merges*: ordered pairs (left, right). Every multi-byte token of rank r was made by
-  exactly one merge, which we recover by running BPE on its own bytes with only ranks below r allowed — the
-  two pieces left at the end are its merge (O(n²) in the token's length; ~100k tokens take a few seconds).
-  Bytes are spelled with GPT-2's byte → printable-character table, the encoding's own regex splits words
-  (`Split` pre-tokenizer), and `ignore_merges` makes a word that is already a token come out whole, as
-  tiktoken does.
+  rank. `tokenizers` wants *merges*: ordered pairs (left, right), applied by the same lowest-first rule. A
+  token's merge is the pair tiktoken joins last when it encodes that token's bytes on its own; we find it by
+  running that BPE (O(n²) in the token's length; cl100k_base's 100k tokens take about a second). Bytes are
+  spelled with GPT-2's byte → printable-character table, the encoding's own regex splits words (`Split`
+  pre-tokenizer), and `ignore_merges` makes a word that is already a token come out whole, as in tiktoken.
 - byte: the 256 byte values as single characters of that table, no merges; ids are the byte values.
 - char: the corpus characters, no merges, no pre-tokenizer; a `Fuse` decoder joins the pieces without spaces.
 
-The end-of-text token (and a tiktoken encoding's other special tokens) become added special tokens. One
-difference remains by design: `AutoTokenizer` recognises "<|endoftext|>" typed in the text as the special
-token, whereas `gptscratch` encodes it as ordinary text.
+The end-of-text token (and a tiktoken encoding's other special tokens) become added special tokens. Two
+differences remain by design: `transformers` reads a special-token string typed in the text ("<|endoftext|>",
+and for cl100k "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|endofprompt|>") as that special token,
+where gptscratch encodes it as ordinary text; and with `char`, `transformers` silently drops a character
+outside the vocabulary, where gptscratch refuses the text.
 """
 
 from __future__ import annotations
@@ -32,21 +33,20 @@ from gptscratch.tokenizer import EOT_TEXT, ByteTokenizer, CharTokenizer, Tiktoke
 from .bpe import bytes_to_unicode, is_hf_spec
 
 
-def _recover_merge(ranks: dict[bytes, int], token: bytes, rank: int) -> tuple[bytes, bytes]:
-    """The pair BPE joined to make `token`: merge its bytes using only ranks below its own until two remain."""
+def _recover_merge(ranks: dict[bytes, int], token: bytes) -> tuple[bytes, bytes] | None:
+    """The pair tiktoken's BPE joins last when it encodes `token` on its own, or None when BPE never builds it
+    (then only a whole pre-tokenized piece equal to it yields it, which `ignore_merges` covers)."""
     parts = [bytes([b]) for b in token]
     while len(parts) > 2:
         best = None
         for i in range(len(parts) - 1):
             pair_rank = ranks.get(parts[i] + parts[i + 1])
-            if pair_rank is not None and pair_rank < rank and (best is None or pair_rank < best[1]):
+            if pair_rank is not None and (best is None or pair_rank < best[1]):
                 best = (i, pair_rank)
         if best is None:
-            break
+            return None
         i = best[0]
         parts[i:i + 2] = [parts[i] + parts[i + 1]]
-    if len(parts) != 2:
-        raise ValueError(f"token {token!r} (rank {rank}) is not reachable by BPE merges")
     return parts[0], parts[1]
 
 
@@ -82,9 +82,8 @@ def _tiktoken_parts(tokenizer: TiktokenTokenizer) -> tuple[dict, list[dict], dic
     vocab = {as_text(piece): token_id for piece, token_id in ranks.items()}
     merges = []
     for piece, token_id in sorted(ranks.items(), key=lambda item: item[1]):
-        if len(piece) > 1:
-            left, right = _recover_merge(ranks, piece, token_id)
-            merges.append(f"{as_text(left)} {as_text(right)}")  # spelled pieces never contain a space
+        if len(piece) > 1 and (merge := _recover_merge(ranks, piece)) is not None:
+            merges.append(f"{as_text(merge[0])} {as_text(merge[1])}")  # spelled pieces never contain a space
     # The split regex is not public API in tiktoken; every Encoding has carried it as `_pat_str`. `tokenizers`
     # runs Oniguruma, where `{1,3}+` means "one or more runs of 1–3" rather than a possessive {1,3}: the
     # plain {1,3} matches the same pieces here (nothing after it in the branch can make it backtrack).
