@@ -2,11 +2,13 @@
 
     python benchmarks/prepare_throughput.py                  # 64 MB of JSON lines, cl100k_base
     python benchmarks/prepare_throughput.py --format txt --mb 100 --tokenizer byte
+    python benchmarks/prepare_throughput.py --format parquet     # a local parquet table (FineWeb's format)
     python benchmarks/prepare_throughput.py --mb 50 --ceiling   # also time tiktoken alone
 
 Generates documents of 0.5-8k characters of English-like text (words drawn from Python's
 own reference docs, so BPE sees real words) into a temporary folder -- as one .jsonl (a
-local table, one row per document) or as .txt files (one document each) -- then runs
+local table, one row per document), as one .parquet (the same rows, with FineWeb-style extra
+columns) or as .txt files (one document each) -- then runs
 `gptscratch.data.prepare` in a fresh child process and reports, for that process: wall time
 (imports included), tokens/s, MB/s of text, and peak RSS. Target on a 2-core CPU with
 cl100k_base: >= 3M tokens/s, peak RSS < 500 MB.
@@ -54,6 +56,9 @@ encoding = get_tokenizer({tokenizer!r}).encoding
 source = Path({source!r})
 if source.is_dir():
     texts = [path.read_text(encoding="utf-8") for path in sorted(source.iterdir())]
+elif source.suffix == ".parquet":
+    import pyarrow.parquet as pq
+    texts = pq.read_table(source, columns=["text"]).column("text").to_pylist()
 else:
     texts = [json.loads(line)["text"] for line in source.open("rb")]
 chunks, group, size = [], [], 0
@@ -88,6 +93,10 @@ def generate(folder: Path, megabytes: float, fmt: str, seed: int = 0) -> tuple[s
     rng = random.Random(seed)
     target, written, number = int(megabytes * 1e6), 0, 0
     jsonl = open(folder / "docs.jsonl", "w", encoding="utf-8") if fmt == "jsonl" else None
+    # Parquet is written 1000 rows (one row group) at a time: Linux carries this process's peak RSS over
+    # into the child it starts, so a whole table in memory here would show up as the child's peak.
+    rows: list[dict] = []
+    writer = None
     if fmt == "txt":
         (folder / "docs").mkdir()
     while written < target:
@@ -96,19 +105,40 @@ def generate(folder: Path, megabytes: float, fmt: str, seed: int = 0) -> tuple[s
         text = "\n".join(lines)
         if jsonl:
             jsonl.write(json.dumps({"text": text, "id": f"doc-{number}"}) + "\n")
+        elif fmt == "parquet":  # FineWeb carries url, date, language score... beside the text
+            rows.append({"text": text, "id": f"doc-{number}", "url": f"https://example.org/{number}",
+                         "language_score": rng.random(), "token_count": len(text) // 4})
+            if len(rows) == 1000:
+                writer = _write_rows(writer, folder / "docs.parquet", rows)
         else:
             (folder / "docs" / f"{number:07d}.txt").write_text(text, encoding="utf-8")
         written += len(text.encode("utf-8"))
         number += 1
     if jsonl:
         jsonl.close()
+    if fmt == "parquet":
+        _write_rows(writer, folder / "docs.parquet", rows).close()
+        return str(folder / "docs.parquet"), written
     return str(folder / ("docs.jsonl" if fmt == "jsonl" else "docs")), written
+
+
+def _write_rows(writer, path: Path, rows: list[dict]):
+    """Append rows as one row group (opening the writer on first use); empties `rows`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows)
+    writer = writer or pq.ParquetWriter(path, table.schema)
+    if rows:
+        writer.write_table(table)
+    rows.clear()
+    return writer
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=64.0, help="megabytes of text to generate (>= 50 for the target)")
-    parser.add_argument("--format", choices=("jsonl", "txt"), default="jsonl")
+    parser.add_argument("--format", choices=("jsonl", "parquet", "txt"), default="jsonl")
     parser.add_argument("--tokenizer", default="cl100k_base")
     parser.add_argument("--shard-tokens", type=int, default=100_000_000)
     parser.add_argument("--ceiling", action="store_true", help="also time tiktoken alone on the same texts")

@@ -3,7 +3,8 @@
 Local tables (`TableSource`): .jsonl/.json (builder "json"), .parquet, .csv -- a file, a folder
 holding only such files, or a glob -- loaded with `datasets.load_dataset(builder,
 data_files=..., streaming=True)`: rows are read in order without building a cache copy.
-Except JSON Lines (.jsonl[.gz] only): jsonl.py reads the same rows ~10x cheaper, no import.
+Except JSON Lines (.jsonl[.gz] only): jsonl.py reads the same rows ~10x cheaper, no import; and
+Parquet (.parquet): parquet.py reads only the text and id columns with pyarrow, without `datasets`.
 
 Hub datasets (`HubSource`): `fineweb-edu[:CONFIG]` (HuggingFaceFW/fineweb-edu, config
 sample-10BT by default) and `hf:ORG/NAME[:CONFIG]`, loaded with
@@ -33,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gptscratch.data.jsonl import is_jsonl
+from gptscratch.data.parquet import is_parquet
 from gptscratch.data.streams import Doc, Source, _digest
 from gptscratch.errors import DataError, GptScratchError, NetworkError, UsageError
 
@@ -185,6 +187,7 @@ class TableSource(_RowSource):
         self.options = {"text_field": text_field}
         # JSON Lines are read by our own reader (jsonl.py: same rows, ~10x cheaper than `datasets`)
         self.plain_jsonl = all(is_jsonl(f) for f in files)
+        self.plain_parquet = all(is_parquet(f) for f in files)  # parquet.py: two columns, no `datasets`
         self.missing_field_patience = SNAPSHOT_EVERY if self.plain_jsonl else 1
 
     def fingerprint(self) -> str:
@@ -195,11 +198,16 @@ class TableSource(_RowSource):
         return sum(f.stat().st_size for f in self.files)
 
     def _rows(self, start: int, resume: dict | None):
-        if not self.plain_jsonl:
-            return super()._rows(start, resume)
-        from gptscratch.data.jsonl import JsonlReader
+        if self.plain_parquet:
+            from gptscratch.data.parquet import ParquetReader
 
-        reader = JsonlReader(self.files)
+            reader = ParquetReader(self.files, self.text_field)
+        elif self.plain_jsonl:
+            from gptscratch.data.jsonl import JsonlReader
+
+            reader = JsonlReader(self.files)
+        else:
+            return super()._rows(start, resume)
         state = (resume or {}).get("stream_state")
         position = 0
         if int((resume or {}).get("stream_at", 0)) <= start and reader.seek(state):

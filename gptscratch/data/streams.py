@@ -3,7 +3,7 @@
     parse_source(text)          kind      documents
     builtin, file, folder, glob files     text files, one document each (sources.py)
     *.jsonl *.json *.parquet    table     one row = one document, read by `datasets` (hub.py;
-    *.csv (file/folder/glob)              .jsonl by jsonl.py, same rows)
+    *.csv (file/folder/glob)              .jsonl by jsonl.py, .parquet by parquet.py: same rows)
     fineweb-edu[:CONFIG]        hub       FineWeb-Edu rows, streamed from the Hugging Face Hub
     hf:ORG/NAME[:CONFIG]        hub       any Hub dataset with a text column, streamed
     task:NAME[:options]         task      generated examples (gptscratch.tasks)
