@@ -19,7 +19,7 @@ import typer
 from gptscratch.cli.render import log, print_json, show, table
 from gptscratch.cli.settings import announce_device
 from gptscratch.errors import UsageError
-from gptscratch.textfile import read_text_file
+from gptscratch.textfile import read_stdin_text, read_text_file
 
 Opt = typer.Option
 
@@ -37,7 +37,7 @@ def read_prompts(prompt: str | None, prompt_file: Path | None, each_line: bool) 
         if not text.strip():
             raise UsageError(f"prompt file {prompt_file} is empty; put the prompt text in it")
     elif not sys.stdin.isatty():
-        text, source = sys.stdin.read(), "stdin"
+        text, source = read_stdin_text(), "stdin"
     else:
         text, source = "", "terminal"
     if each_line:

@@ -46,7 +46,8 @@ def logit_lens_command(
     for item_text, item_target in inputs:
         ids = text_ids(loaded, item_text if demo else text, bos, demo)
         answer = first_token(tokenizer, item_target)[0] if item_target else None
-        lens = logit_lens(loaded.model, ids, k=k, target=answer, incl_mid=include_mid)
+        lens = logit_lens(loaded.model, ids, k=k, target=answer, incl_mid=include_mid,
+                          vocab_limit=tokenizer.vocab_size)
         known = [i for i, t in enumerate(lens.targets) if t is not None]
         pos = position if position is not None else (known[-1] if known else len(ids) - 1)
         if not -len(ids) <= pos < len(ids):
@@ -235,7 +236,8 @@ def patch_command(
         if foil is not None:
             foil_id = first_token(tokenizer, foil)[0]
         else:
-            ranked = run_with_hooks(model, corrupted_ids, {})[0, -1].argsort(descending=True)[:2].tolist()
+            logits = run_with_hooks(model, corrupted_ids, {})[0, -1, :tokenizer.vocab_size]  # no padding ids
+            ranked = logits.argsort(descending=True)[:2].tolist()
             foil_id = ranked[0] if ranked[0] != target_id else ranked[1]
         if foil_id == target_id:
             raise UsageError("--target and --foil start with the same token; choose answers that differ in their first token")

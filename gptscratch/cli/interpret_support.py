@@ -56,7 +56,9 @@ def styled(text: str, style_key: str) -> str:
 
 def text_ids(loaded, text, bos: bool, demo: bool = False) -> list[int]:
     if text is None and not sys.stdin.isatty():
-        text = sys.stdin.read()
+        from gptscratch.textfile import read_stdin_text
+
+        text = read_stdin_text()
     if not text:
         raise UsageError("no text to analyse; pass --text \"...\" (or pipe it on stdin), or try --demo")
     try:

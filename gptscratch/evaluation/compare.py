@@ -58,8 +58,9 @@ def score_checkpoint(checkpoint: str, *, data: str | None = None, text: str | No
     else:
         tokens, label = dataset_tokens(loaded, data, split, max_tokens)
         tokens = np.asarray(tokens, dtype=np.int64)
-    if context is not None and context < 1:
-        raise UsageError(f"--context must be ≥ 1 (got {context})")
+    if context is not None and not 1 <= context <= loaded.model.config.context_length:
+        raise UsageError(f"--context must be in 1..{loaded.model.config.context_length}, the model's context "
+                         f"length (got {context}); omit it to use the whole context")
     try:
         result = evaluate_tokens(loaded.model, tokens, tokenizer=loaded.tokenizer, context=context,
                                  stride=stride, batch_size=batch_size, progress=progress)

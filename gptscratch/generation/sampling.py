@@ -34,13 +34,13 @@ class SamplingConfig:
     repetition_penalty: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be ≥ 0 (got {self.temperature}); 0 means greedy")
+        if not 0 <= self.temperature < float("inf"):  # also refuses nan
+            raise ValueError(f"temperature must be a number ≥ 0 (got {self.temperature}); 0 means greedy")
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"top-k must be ≥ 1 (got {self.top_k})")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ValueError(f"top-p must be in (0, 1] (got {self.top_p})")
-        if not self.repetition_penalty > 0:
+        if not 0 < self.repetition_penalty < float("inf"):
             raise ValueError(f"repetition penalty must be > 0 (got {self.repetition_penalty}); 1 turns it off")
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import GptScratchError
+from ..errors import GptScratchError, UsageError
 
 LENS_TEXTS = (
     "The Eiffel Tower is located in the city of Paris",
@@ -44,7 +44,7 @@ def first_token(tokenizer, text: str) -> tuple[int, int]:
     """(first token id of `text`, how many tokens `text` has)."""
     ids = tokenizer.encode(text)
     if not ids:
-        raise ValueError("empty answer text")
+        raise UsageError("the answer text is empty; give a non-empty --target / --foil")
     return ids[0], len(ids)
 
 

@@ -58,8 +58,13 @@ def lens_logits(model, cache, incl_mid: bool = False):
         return model.lm_head(stack), labels
 
 
-def logit_lens(model, ids, k: int = 5, target: int | None = None, incl_mid: bool = False) -> LogitLens:
+def logit_lens(model, ids, k: int = 5, target: int | None = None, incl_mid: bool = False,
+               vocab_limit: int | None = None) -> LogitLens:
     """Run the logit lens on one sequence `ids` (list or (T,) tensor of token ids).
+
+    vocab_limit: the tokenizer's vocabulary size. Trained models pad their output layer to a multiple of 64
+    (faster matmuls); those padding ids are no tokens, so predictions and ranks are taken over the first
+    vocab_limit logits only.
 
     target: the correct token after the last position (e.g. the answer to a prompt); without it the last
     position has no correct token. incl_mid adds the mid-block residual of sequential blocks (UsageError for
@@ -84,7 +89,7 @@ def logit_lens(model, ids, k: int = 5, target: int | None = None, incl_mid: bool
     top_ids, top_probs, ranks, probs = [], [], [], []
     with torch.no_grad():
         for entry in stack:                                   # one layer at a time: (1, T, d) → (T, V)
-            logits = model.lm_head(entry)[0].float()
+            logits = model.lm_head(entry)[0].float()[:, :vocab_limit]
             log_probs = torch.log_softmax(logits, dim=-1)
             values, indices = log_probs.topk(min(k, logits.size(-1)), dim=-1)
             target_logit = logits.gather(-1, target_ids.to(logits.device)[:, None])

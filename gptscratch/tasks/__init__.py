@@ -26,7 +26,8 @@ def is_task_source(source: str) -> bool:
 
 def parse_task(source: str) -> Task:
     """`task:NAME[:key=value,...]` -> a Task; unknown names or options raise UsageError."""
-    body = source.strip()[len(TASK_PREFIX):]
+    body = source.strip()
+    body = body[len(TASK_PREFIX):] if body.lower().startswith(TASK_PREFIX) else body
     name, _, option_text = body.partition(":")
     name = name.strip().lower()
     if name not in TASKS:

@@ -1,0 +1,101 @@
+"""Bad input to generate, interpret and eval ends in one line naming the fix (exit 2), never an "unexpected"
+error; and the interpret tools work on models whose output layer is padded past the tokenizer's vocabulary
+(every trained model: the vocabulary is rounded up to a multiple of 64)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gptscratch.checkpoint import save_checkpoint
+from gptscratch.generation.sampling import SamplingConfig
+from gptscratch.interpret.logit_lens import logit_lens
+from gptscratch.model import GPT, ModelConfig
+from gptscratch.errors import UsageError
+from gptscratch.tasks import parse_task
+from gptscratch.tokenizer import get_tokenizer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def padded_byte_model(seed: int = 0) -> GPT:
+    """A byte-tokenizer model with 320 output rows (257 real + 63 padding) whose padding rows would win."""
+    torch.manual_seed(seed)
+    model = GPT(ModelConfig(vocab_size=320, context_length=64, n_layer=2, n_head=2, d_model=32)).eval()
+    with torch.no_grad():
+        model.tok_embed.weight[257:] *= 200  # tied: the padding ids get huge logits
+    return model
+
+
+@pytest.fixture()
+def padded_checkpoint(tmp_path):
+    return save_checkpoint(tmp_path / "padded", padded_byte_model(), get_tokenizer("byte").spec())
+
+
+def test_logit_lens_ignores_padding_ids():
+    model = padded_byte_model()
+    ids = list(b"hello world")
+    unlimited = logit_lens(model, ids, k=3)
+    assert any(i >= 257 for layer in unlimited.top_ids for pos in layer for i in pos)  # the trap is armed
+    lens = logit_lens(model, ids, k=3, vocab_limit=257)
+    assert all(i < 257 for layer in lens.top_ids for pos in layer for i in pos)
+    assert all(r is None or r <= 257 for layer in lens.target_rank for r in layer)
+
+
+def test_interpret_cli_on_a_padded_model(padded_checkpoint, run_cli):
+    result = run_cli("interpret", "logit-lens", str(padded_checkpoint), "--text", "hello there", "--json")
+    assert result.returncode == 0, result.stderr
+    assert all(i < 257 for layer in json.loads(result.stdout)["top_ids"] for pos in layer for i in pos)
+    result = run_cli("interpret", "patch", str(padded_checkpoint), "--clean", "abc", "--corrupted", "abd",
+                     "--target", "x", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["foil"] < 257
+
+
+@pytest.mark.parametrize("stdin", [b"caf\xe9 au lait", b"\x7fELF\x00\x01binary"])
+@pytest.mark.parametrize("command", [["generate", "--max-tokens", "3"], ["interpret", "attention"]])
+def test_piped_binary_or_non_utf8_stdin_is_a_usage_error(padded_checkpoint, command, stdin):
+    args = [*command, "--checkpoint", str(padded_checkpoint)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "gptscratch", *args], input=stdin, capture_output=True,
+                            env=env, timeout=120)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert "standard input" in stderr and ("UTF-8" in stderr) and "unexpected" not in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "-c", "CK", "--temperature", "nan", "--max-tokens", "2"], "temperature must be a number"),
+    (["generate", "-c", "CK", "--temperature", "inf", "--max-tokens", "2"], "temperature must be a number"),
+    (["generate", "-c", "CK", "--prompt-file", "FOLDER"], "is a folder"),
+    (["interpret", "patch", "CK", "--clean", "abc", "--corrupted", "abd", "--target", ""], "answer text is empty"),
+    (["eval", "perplexity", "CK", "--file", "TEXT", "--context", "1000"], "--context must be in 1..64"),
+])
+def test_impossible_values_are_one_line_usage_errors(padded_checkpoint, tmp_path, run_cli, args, message):
+    text = tmp_path / "text.txt"
+    text.write_text("hello world, " * 20)
+    places = {"CK": str(padded_checkpoint), "FOLDER": str(tmp_path), "TEXT": str(text)}
+    result = run_cli(*[places.get(a, a) for a in args])
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "unexpected" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sampling_config_refuses_non_finite_values():
+    for bad in (dict(temperature=float("nan")), dict(temperature=float("inf")),
+                dict(repetition_penalty=float("nan"))):
+        with pytest.raises(ValueError):
+            SamplingConfig(**bad)
+
+
+def test_unknown_task_is_named_with_or_without_the_prefix():
+    with pytest.raises(UsageError, match="unknown task 'bogus'"):
+        parse_task("bogus")
+    with pytest.raises(UsageError, match="unknown task 'bogus'"):
+        parse_task("task:bogus")
