@@ -99,3 +99,20 @@ def test_unknown_task_is_named_with_or_without_the_prefix():
         parse_task("bogus")
     with pytest.raises(UsageError, match="unknown task 'bogus'"):
         parse_task("task:bogus")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "--bogus"], "No such option: --bogus; see `gptscratch generate --help`"),
+    (["eval", "compare"], "Missing argument 'checkpoints'; see `gptscratch eval compare --help`"),
+    (["train", "--max-steps", "abc"], "Invalid value for '--max-steps'"),
+])
+def test_usage_errors_found_by_the_parser_are_one_line_too(run_cli, args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {result.stderr.split('error: ', 1)[1].strip()}"]
+    assert message in result.stderr and "╭" not in result.stderr
+
+
+def test_a_group_without_its_command_prints_help_and_exits_2(run_cli):
+    result = run_cli("data")
+    assert result.returncode == 2 and "prepare" in result.stdout and result.stderr.strip() == ""

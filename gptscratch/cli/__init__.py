@@ -149,9 +149,11 @@ def _main(argv: list[str] | None) -> None:
     SETTINGS.update()
     command = typer.main.get_command(app)
     try:
-        # Standalone mode: typer/click handle --help, usage errors (exit 2) and exit codes,
-        # and end with SystemExit; only our own errors and unexpected ones reach us here.
-        command.main(args=args, prog_name="gptscratch")
+        # Not standalone: typer/click still print --help and turn typer.Exit / Ctrl-C into a returned
+        # exit code, but usage errors come back to us, so they get our one-line form (no command returns
+        # a value, so what main() returns is an exit code or None).
+        code = command.main(args=args, prog_name="gptscratch", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
     except GptScratchError as error:
         if _debug_requested(args):
             traceback.print_exc()
@@ -165,7 +167,18 @@ def _main(argv: list[str] | None) -> None:
         # `set -o pipefail` keep working.
         _silence_broken_stdout()
         sys.exit(0)
-    except Exception as error:  # an actual bug: keep it to one line unless --debug
+    except Exception as error:  # a usage error found by click, or an actual bug: one line unless --debug
+        kinds = {cls.__name__ for cls in type(error).__mro__}  # click's classes (typer may vendor its own copy)
+        if "NoArgsIsHelpError" in kinds:  # a group without its command: the help is already printed
+            sys.exit(2)
+        if "ClickException" in kinds:  # unknown option, missing argument, a value of the wrong type, ...
+            context = getattr(error, "ctx", None)
+            hint = f"; see `{context.command_path} --help`" if context is not None else ""
+            print_error(" ".join(error.format_message().split()).rstrip(".") + hint)
+            sys.exit(getattr(error, "exit_code", 2))
+        if "Abort" in kinds:  # end of input at a prompt
+            print_error("cancelled")
+            sys.exit(1)
         if _debug_requested(args):
             raise
         print_error(
