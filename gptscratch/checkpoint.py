@@ -88,13 +88,49 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def _is_leftover(folder: Path) -> bool:
+    """A folder this module moved aside (`<name>.old`): it holds checkpoint files only (maybe half deleted)."""
+    names = {MODEL_FILE, CONFIG_FILE, STATE_TENSORS_FILE, STATE_JSON_FILE, "tokenizer"}
+    return folder.is_dir() and not folder.is_symlink() and all(p.name in names for p in folder.iterdir())
+
+
+def damaged_file_error(file: Path, error: Exception, fix: str = "use another checkpoint (e.g. the run's best/)"
+                       ) -> CheckpointError:
+    """The one-line error for a checkpoint file that exists but cannot be decoded (truncated, garbage)."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return CheckpointError(f"cannot read {file} ({reason}); the file is damaged, {fix}")
+
+
+def check_checkpoint_target(directory) -> Path:
+    """Refuse (UsageError) to write a checkpoint over anything but a checkpoint folder or an empty folder.
+
+    Saving replaces the target folder wholesale, so pointing `--out` at a run folder, a dataset or a
+    file would silently delete it. Callers that take the path from the user may call this before any
+    long work; save_checkpoint/write_checkpoint call it again before writing anything."""
+    final = Path(directory).expanduser()
+    old = final.with_name(final.name + OLD_SUFFIX)
+    if not final.exists() and _is_checkpoint(old):
+        return final  # a swap interrupted by a crash: recover() puts the checkpoint back, then it is replaced
+    if old.exists() and not _is_leftover(old):
+        raise UsageError(f"{old} is in the way (saving {final} moves the previous checkpoint there); "
+                         "rename or delete it")
+    if final.exists() and not final.is_dir():
+        raise UsageError(f"{final} already exists and is not a checkpoint folder (it is a file); "
+                         "choose a new path or delete it")
+    if final.is_dir() and not _is_checkpoint(final) and any(final.iterdir()):
+        what = "it holds a training run" if _checkpoint_in(final) is not None else "it holds other files"
+        raise UsageError(f"{final} already exists and is not a checkpoint folder ({what}); "
+                         "choose a new path or delete it")
+    return final
+
+
 def recover(final: Path) -> None:
     """Finish or undo a swap that a crash interrupted, and remove stale temporary folders."""
     old = final.with_name(final.name + OLD_SUFFIX)
-    if old.exists():
+    if _is_leftover(old):  # only ever a folder this module moved aside, never a user's own `<name>.old`
         if final.exists():
             _remove(old)
-        else:
+        elif _is_checkpoint(old):
             old.rename(final)
     for stale in final.parent.glob(f".{final.name}.tmp-*"):
         _remove(stale)
@@ -102,7 +138,10 @@ def recover(final: Path) -> None:
 
 def save_checkpoint(directory, model, tokenizer_spec: dict, training: dict | None = None,
                     state_tensors: dict | None = None, state: dict | None = None) -> Path:
-    """Write a complete checkpoint folder at `directory`, replacing any previous one atomically."""
+    """Write a complete checkpoint folder at `directory`, replacing a previous checkpoint there atomically.
+
+    UsageError, before anything is written, when `directory` exists and is neither a checkpoint folder nor
+    empty (a run folder, a file, ...): that is never silently deleted."""
     from safetensors.torch import save_file
 
     return write_checkpoint(directory, model.config.to_dict(), tokenizer_spec,
@@ -116,7 +155,7 @@ def write_checkpoint(directory, model_config: dict, tokenizer_spec: dict, write_
     stream it tensor by tensor). `extra` adds top-level keys to config.json (e.g. where weights came from)."""
     from safetensors.torch import save_file
 
-    final = Path(directory)
+    final = check_checkpoint_target(directory)
     final.parent.mkdir(parents=True, exist_ok=True)
     recover(final)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
@@ -141,11 +180,13 @@ def write_checkpoint(directory, model_config: dict, tokenizer_spec: dict, write_
         _write_file(tmp / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2)))
         _fsync_dir(tmp)
         old = final.with_name(final.name + OLD_SUFFIX)
-        if final.exists():
+        replacing = final.exists()  # a checkpoint or an empty folder (check_checkpoint_target)
+        if replacing:
             final.rename(old)
         tmp.rename(final)
         _fsync_dir(final.parent)
-        _remove(old)
+        if replacing:  # never touch a foreign `<name>.old` this save did not create
+            _remove(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -215,8 +256,10 @@ def read_config(checkpoint_dir: Path) -> dict:
     try:
         config = json.loads((Path(checkpoint_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {checkpoint_dir / CONFIG_FILE}: {exc}; the checkpoint is "
-                              "damaged, use another one (e.g. the run's best/)") from None
+        raise damaged_file_error(Path(checkpoint_dir) / CONFIG_FILE, exc) from None
+    if not isinstance(config, dict):
+        raise damaged_file_error(Path(checkpoint_dir) / CONFIG_FILE,
+                                 ValueError(f"holds a JSON {type(config).__name__}, not an object")) from None
     if config.get("format") != FORMAT or "model" not in config or "tokenizer" not in config:
         raise CheckpointError(f"{checkpoint_dir} is not a gptscratch checkpoint (config.json lacks "
                               "format/model/tokenizer); convert foreign weights with `gptscratch pretrained`")
@@ -272,8 +315,7 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
                     tensor = tensor.to(dtype)
                 tensors[key] = tensor.to(device)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path / MODEL_FILE} ({exc}); the file is damaged, "
-                              "use another checkpoint (e.g. the run's best/)") from None
+        raise damaged_file_error(path / MODEL_FILE, exc) from None
     if model_config.tie_weights and "tok_embed.weight" in tensors:
         tensors["lm_head.weight"] = tensors["tok_embed.weight"]
     with torch.device(device), _parameters_on_meta():
@@ -294,7 +336,8 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
 
 
 def load_trainer_state(checkpoint_dir) -> tuple[dict, dict]:
-    """(tensors, json state) saved for resuming; CheckpointError if the checkpoint has none."""
+    """(tensors, json state) saved for resuming; CheckpointError if the checkpoint has none or it is damaged."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     checkpoint_dir = Path(checkpoint_dir)
@@ -302,4 +345,15 @@ def load_trainer_state(checkpoint_dir) -> tuple[dict, dict]:
     if not (tensors_file.is_file() and json_file.is_file()):
         raise CheckpointError(f"{checkpoint_dir} has no trainer state to resume from (it holds weights only); "
                               "start a new run instead")
-    return load_file(str(tensors_file)), json.loads(json_file.read_text(encoding="utf-8"))
+    fix = "resume from the run's best/ or start a new run with --init-from"
+    try:
+        tensors = load_file(str(tensors_file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise damaged_file_error(tensors_file, exc, fix) from None
+    try:
+        state = json.loads(json_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise damaged_file_error(json_file, exc, fix) from None
+    if not isinstance(state, dict):
+        raise damaged_file_error(json_file, ValueError(f"holds a JSON {type(state).__name__}, not an object"), fix)
+    return tensors, state

@@ -116,3 +116,14 @@ def test_usage_errors_found_by_the_parser_are_one_line_too(run_cli, args, messag
 def test_a_group_without_its_command_prints_help_and_exits_2(run_cli):
     result = run_cli("data")
     assert result.returncode == 2 and "prepare" in result.stdout and result.stderr.strip() == ""
+
+
+@pytest.mark.parametrize("plot", ["FOLDER", "FOLDER/x.jpg", "FOLDER/missing/x.png"])
+def test_a_bad_plot_path_fails_before_anything_is_printed(padded_checkpoint, tmp_path, run_cli, plot):
+    plot = plot.replace("FOLDER", str(tmp_path))
+    if plot == str(tmp_path):
+        plot = str(tmp_path / "dir.png")
+        Path(plot).mkdir()
+    result = run_cli("interpret", "attention", str(padded_checkpoint), "--text", "hello", "--plot", plot)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert "--plot" in result.stderr or "folder" in result.stderr

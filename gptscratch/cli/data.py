@@ -20,7 +20,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table
+from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table, warn
 
 TOKENIZER_HELP = ("Tokenizer: cl100k_base, r50k_base (gpt2), p50k_base, o200k_base, byte, char "
                   "(default: byte for local text, cl100k_base for fineweb-edu and hf:, the task vocabulary for task:).")
@@ -137,7 +137,10 @@ def list_command(json_output: JsonOption = False) -> None:
     from gptscratch import paths
     from gptscratch.data import list_datasets
 
-    summaries = [dataset.summary() for dataset in list_datasets()]
+    broken: list = []
+    summaries = [dataset.summary() for dataset in list_datasets(broken=broken)]
+    for folder, error in broken:  # one damaged dataset must not hide the others: say so on stderr, list the rest
+        warn(f"dataset {folder.name} is broken: {error}")
     if json_output:
         print_json(summaries)
     elif not summaries:

@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 
 from gptscratch.cli.interpret_support import (Arg, BosOpt, CheckpointArg, CheckpointOpt, DemoOpt, JsonOpt, Opt,
-                                               PlotOpt, TextOpt, load_model, percent, save_plot, styled, text_ids,
-                                               token_label)
+                                               PlotOpt, TextOpt, check_plot, load_model, percent, save_plot, styled,
+                                               text_ids, token_label)
 from gptscratch.cli.render import log, print_json, show, table, warn
 from gptscratch.cli.settings import announce_device
 from gptscratch.errors import UsageError
@@ -37,6 +37,8 @@ def logit_lens_command(
     from gptscratch.interpret import logit_lens
     from gptscratch.interpret.demos import LENS_TEXTS, first_token
     from gptscratch.interpret.plots import Heatmap
+
+    check_plot(plot)
 
     if k < 1:
         raise UsageError(f"--k must be ≥ 1 (got {k})")
@@ -100,6 +102,8 @@ def attention_command(
     from gptscratch.interpret.demos import ATTENTION_TEXT
     from gptscratch.interpret.heads import DETECTORS
     from gptscratch.interpret.plots import Heatmap
+
+    check_plot(plot)
 
     loaded = load_model(checkpoint, checkpoint_option)
     config, tokenizer = loaded.model.config, loaded.tokenizer
@@ -168,6 +172,8 @@ def induction_heads_command(
     from gptscratch.interpret.demos import ATTENTION_TEXT
     from gptscratch.interpret.plots import Heatmap
 
+    check_plot(plot)
+
     loaded = load_model(checkpoint, checkpoint_option)
     config, tokenizer = loaded.model.config, loaded.tokenizer
     offset = 1 if bos else 0
@@ -223,6 +229,8 @@ def patch_command(
     from gptscratch.interpret import activation_patching, assess, run_with_hooks
     from gptscratch.interpret.demos import PatchExample, first_token, patch_examples
     from gptscratch.interpret.plots import Heatmap
+
+    check_plot(plot)
 
     loaded = load_model(checkpoint, checkpoint_option)
     model, tokenizer = loaded.model, loaded.tokenizer
@@ -285,7 +293,7 @@ def patch_command(
 
 @app.command("train-induction")
 def train_induction_command(
-    out: Annotated[str, Arg(help="Checkpoint folder to write (replaced if it exists).")],
+    out: Annotated[str, Arg(help="Checkpoint folder to write: new, empty, or a checkpoint to replace.")],
     steps: Annotated[int, Opt(help="Most training steps (cosine schedule over this many).")] = 1500,
     seed: Annotated[int, Opt(help="Seed of the weights and of the data.")] = 0,
     stop_below: Annotated[Optional[float], Opt(help="Stop once the held-out second-copy loss (nats) is below this.",
@@ -295,7 +303,7 @@ def train_induction_command(
     """Train the textbook induction circuit: a 2-layer attention-only GPT that copies from its context (CPU, <1 min)."""
     import torch
 
-    from gptscratch.checkpoint import save_checkpoint
+    from gptscratch.checkpoint import check_checkpoint_target, save_checkpoint
     from gptscratch.cli.render import progress_callback
     from gptscratch.interpret.toy import (
         ToyInductionSetup,
@@ -305,6 +313,7 @@ def train_induction_command(
 
     if steps < 1 or (stop_below is not None and stop_below <= 0):
         raise UsageError("--steps must be ≥ 1 and --stop-below > 0")
+    check_checkpoint_target(out)  # before training: a run folder or a file there is never replaced
     setup = ToyInductionSetup(steps=steps, seed=seed, stop_below=stop_below)
     if announce_device() != "cpu":
         log("train-induction runs on the CPU (a 60k-parameter model: a GPU would not be faster)")

@@ -28,6 +28,14 @@ STYLES = {"Critical": "bold red", "Important": "yellow", "Moderate": "cyan", "Mi
           "first-token": "blue", "current-token": "cyan", "uniform": "dim", "focused": "yellow", "mixed": ""}
 
 
+def check_plot(plot) -> None:
+    """Refuse a bad --plot path before any analysis runs (and prints)."""
+    if plot:
+        from gptscratch.interpret.plots import check_plot_path
+
+        check_plot_path(plot)
+
+
 def load_model(checkpoint, checkpoint_option=None):
     from gptscratch.checkpoint import load_checkpoint
 

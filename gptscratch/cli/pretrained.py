@@ -73,18 +73,21 @@ def download(
 def convert(
     hf_dir: Annotated[Path, Arg(help="Local Hugging Face model folder (config.json, *.safetensors, vocab.json, "
                                      "merges.txt).")],
-    out: Annotated[Optional[Path], Opt("--out", help="Checkpoint folder to write (default: the pretrained cache "
-                                                     "under the folder's name).")] = None,
+    out: Annotated[Optional[Path], Opt("--out", help="Checkpoint folder to write: new, empty, or a checkpoint "
+                                                     "to replace (default: the pretrained cache under the folder's "
+                                                     "name).")] = None,
     dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "auto",
     json_output: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Convert a local GPT-2 or Phi model folder (e.g. a fine-tune) into a gptscratch checkpoint."""
+    from gptscratch.checkpoint import check_checkpoint_target
     from gptscratch.paths import pretrained_root
     from gptscratch.pretrained.convert import convert_hf_folder
 
     if not hf_dir.is_dir():
         raise UsageError(f"{hf_dir} is not a folder; pass a Hugging Face model folder")
     target = out or pretrained_root() / hf_dir.resolve().name
+    check_checkpoint_target(target)  # before reading GBs: --out may only be new, empty or a checkpoint to replace
     with progress_callback("convert") as progress:
         path = convert_hf_folder(hf_dir, target, dtype=dtype, progress=progress)
     log(f"converted into {path}; use it with --checkpoint {path}")

@@ -146,6 +146,22 @@ class Dataset:
         return f"Dataset(name={self.name!r}, tokenizer={self.tokenizer_name!r}, path={str(self.path)!r})"
 
 
+def _manifest_problem(manifest: dict) -> str | None:
+    """What a manifest lacks that Dataset relies on (None when nothing): a hand-edited or foreign file
+    must fail here with the file's name, not later as a KeyError deep in a command."""
+    for key, kind in (("name", str), ("source", str), ("dtype", str), ("tokenizer", dict), ("splits", dict)):
+        if not isinstance(manifest.get(key), kind):
+            return f"its {key!r} field is missing or not a {kind.__name__}"
+    if not isinstance(manifest["tokenizer"].get("name"), str):
+        return "its tokenizer has no name"
+    for split in SPLITS:
+        entry = manifest["splits"].get(split)
+        if not (isinstance(entry, dict) and isinstance(entry.get("shards"), list)
+                and all(key in entry for key in ("documents", "tokens"))):
+            return f"its splits.{split} lacks documents/tokens/shards"
+    return None
+
+
 def read_manifest(folder: Path) -> dict:
     file = Path(folder) / MANIFEST_NAME
     try:
@@ -160,6 +176,12 @@ def read_manifest(folder: Path) -> dict:
         raise DataError(
             f"{file} has format version {manifest.get('version')}, this gptscratch reads {FORMAT_VERSION}; "
             "re-prepare the dataset with --overwrite"
+        )
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise DataError(
+            f"{file} is damaged ({problem}); re-prepare it with `gptscratch data prepare SOURCE --name "
+            f"{Path(folder).name} --overwrite` or delete it with `gptscratch data rm {Path(folder).name}`"
         )
     return manifest
 
@@ -210,8 +232,11 @@ def remove_dataset(name_or_path: str) -> Path:
     return folder
 
 
-def list_datasets() -> list[Dataset]:
-    """Every readable dataset under data_root(), sorted by name (unreadable folders are skipped)."""
+def list_datasets(broken: list | None = None) -> list[Dataset]:
+    """Every readable dataset under data_root(), sorted by name.
+
+    Unreadable folders are skipped, so one damaged dataset never hides the others; pass a list as
+    `broken` to receive (folder, DataError) for each of them (`data list` reports them)."""
     root = paths.data_root()
     if not root.is_dir():
         return []
@@ -221,6 +246,7 @@ def list_datasets() -> list[Dataset]:
             continue
         try:
             datasets.append(Dataset(folder, read_manifest(folder)))
-        except DataError:
-            continue
+        except DataError as error:
+            if broken is not None:
+                broken.append((folder, error))
     return datasets

@@ -12,6 +12,9 @@ Pipeline (build.py has the commit protocol, encode.py the parallel tokenizer):
     shard until the source ends or `tokens` (train + val) are written.
 An interrupted prepare (Ctrl-C, kill, network drop) keeps every committed shard; running it
 again continues. A first prepare that fails before any commit leaves nothing behind.
+Replacing a dataset (--overwrite, or its source changed) never deletes it up front: the old
+folder waits as `.<name>.replaced` until the new one is complete, and comes back if the new
+build fails (e.g. the new source is binary) or is interrupted (after a kill: on the next prepare).
 
 Split rule ("hash"): a document goes to val when the first 8 bytes of sha256(document id),
 read as a fraction u in [0, 1), are below VAL_FRACTION (0.1). The id is the path relative to
@@ -114,28 +117,40 @@ def prepare(
     name = check_name(name or f"{src.stem}-{tokenizer_name}")
     target = paths.data_root() / name
     with dataset_lock(name, emit):
+        _recover_replaced(target)
         manifest = _reusable_manifest(target, src, tokenizer_name, overwrite, emit)
         if manifest is not None and (manifest.get("complete", True) or (tokens and _tokens(manifest) >= tokens)):
             return open_dataset(str(target))
         if manifest is not None and manifest.get("split_rule") == "position":
-            shutil.rmtree(target)  # one document: an interrupted or shorter prepare starts over
+            _set_aside(target)  # one document: an interrupted or shorter prepare starts over
             manifest = None
-        for attempt in range(2):
-            fresh = manifest is None
-            if fresh:
-                manifest = _new_manifest(target, name, src, tokenizer_name, shard_tokens, emit)
-            elif attempt == 0:
-                emit({"message": f"continuing {name}: {_tokens(manifest):,} tokens already prepared"})
-            manifest["target_tokens"] = tokens
-            _build(target, manifest, src, tokens, emit, fresh)
-            fallback = _empty_split_fallback(manifest, src)
-            if fallback is None or attempt == 1:
-                break
-            emit({"message": f"{name}: a split came out empty; rebuilding with {fallback}"})
-            shutil.rmtree(target)
-            manifest = None
-            src.forced = fallback  # picked up by _new_manifest
+        try:
+            _prepare_into(target, manifest, name, src, tokenizer_name, shard_tokens, tokens, emit)
+        except BaseException:
+            _restore_replaced(target)  # the new build failed or was interrupted: the old dataset comes back
+            raise
+        shutil.rmtree(_replaced(target), ignore_errors=True)  # the new dataset is complete: drop the old one
     return open_dataset(str(target))
+
+
+def _prepare_into(target: Path, manifest: dict | None, name: str, src, tokenizer_name: str, shard_tokens: int,
+                  tokens: int | None, emit: Progress) -> None:
+    """Build (or continue) the dataset in `target`, rebuilding once when a streamed split came out empty."""
+    for attempt in range(2):
+        fresh = manifest is None
+        if fresh:
+            manifest = _new_manifest(target, name, src, tokenizer_name, shard_tokens, emit)
+        elif attempt == 0:
+            emit({"message": f"continuing {name}: {_tokens(manifest):,} tokens already prepared"})
+        manifest["target_tokens"] = tokens
+        _build(target, manifest, src, tokens, emit, fresh)
+        fallback = _empty_split_fallback(manifest, src)
+        if fallback is None or attempt == 1:
+            break
+        emit({"message": f"{name}: a split came out empty; rebuilding with {fallback}"})
+        shutil.rmtree(target)
+        manifest = None
+        src.forced = fallback  # picked up by _new_manifest
 
 
 @contextmanager
@@ -163,12 +178,48 @@ def _tokens(manifest: dict) -> int:
     return sum(int(manifest["splits"][split]["tokens"]) for split in SPLITS)
 
 
+def _replaced(target: Path) -> Path:
+    """Where a dataset being replaced waits until its successor is complete (hidden: `data list` skips it,
+    and dataset names cannot start with '.', so it never collides with one)."""
+    return target.with_name(f".{target.name}.replaced")
+
+
+def _set_aside(target: Path) -> None:
+    """Move the existing dataset out of the way instead of deleting it: it is deleted only once the new one
+    is complete, and restored if the new build fails (e.g. the source turns out to be binary) or is interrupted."""
+    aside = _replaced(target)
+    shutil.rmtree(aside, ignore_errors=True)
+    target.rename(aside)
+
+
+def _restore_replaced(target: Path) -> None:
+    aside = _replaced(target)
+    if aside.is_dir():
+        shutil.rmtree(target, ignore_errors=True)  # the partial new build
+        aside.rename(target)
+
+
+def _recover_replaced(target: Path) -> None:
+    """After a replacement that was killed (no chance to restore): keep the new dataset if it is complete,
+    else bring the old one back."""
+    if not _replaced(target).is_dir():
+        return
+    try:
+        done = read_manifest(target).get("complete", True)
+    except DataError:
+        done = False
+    if done:
+        shutil.rmtree(_replaced(target), ignore_errors=True)
+    else:
+        _restore_replaced(target)
+
+
 def _reusable_manifest(target: Path, src, tokenizer_name: str, overwrite: bool, emit: Progress) -> dict | None:
-    """The existing manifest to continue from, or None to start afresh (removing the folder)."""
+    """The existing manifest to continue from, or None to start afresh (the old folder set aside)."""
     if not target.exists():
         return None
     if overwrite:
-        shutil.rmtree(target)
+        _set_aside(target)
         return None
     try:
         manifest = read_manifest(target)
@@ -183,7 +234,7 @@ def _reusable_manifest(target: Path, src, tokenizer_name: str, overwrite: bool, 
         )
     if manifest.get("source_fingerprint") != src.fingerprint():
         emit({"message": f"{target.name}: the source changed since it was prepared; preparing it again"})
-        shutil.rmtree(target)
+        _set_aside(target)
         return None
     return manifest
 

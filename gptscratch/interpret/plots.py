@@ -41,15 +41,24 @@ def _pyplot():
     return plt
 
 
+def check_plot_path(path) -> Path:
+    """`path` as a Path when a PNG can be written there; a UsageError naming the fix otherwise. Commands call
+    it before their analysis, so a bad --plot fails before anything is printed."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--plot writes PNG images; give a file name ending in .png (got {path.name})")
+    if path.is_dir():
+        raise UsageError(f"--plot {path} is a folder; give a file name ending in .png")
+    if not path.parent.is_dir():
+        raise UsageError(f"folder {path.parent} does not exist; create it or choose another --plot path")
+    return path
+
+
 def save_heatmaps(path, maps: list[Heatmap], title: str = "") -> Path:
     """Draw the heatmaps in one row and write them to `path` (PNG); returns the path."""
     import numpy as np
 
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"--plot writes PNG images; give a file name ending in .png (got {path.name})")
-    if not path.parent.exists():
-        raise UsageError(f"folder {path.parent} does not exist; create it or choose another --plot path")
+    path = check_plot_path(path)
     plt = _pyplot()
     widths = [max(3.0, 0.35 * len(m.col_labels or m.values[0]) + 1.5) for m in maps]
     height = max(3.0, 0.35 * max(len(m.row_labels or m.values) for m in maps) + 1.5)

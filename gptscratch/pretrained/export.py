@@ -49,9 +49,9 @@ def hf_gpt2_config(config, eot_id: int | None, dtype: str) -> dict:
 
 def export_hf(checkpoint, out_dir, progress=None) -> dict:
     """Write checkpoint (path, run or pretrained name) as an HF GPT-2 folder; returns what was written."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    from gptscratch.checkpoint import MODEL_FILE, read_config, resolve_checkpoint
+    from gptscratch.checkpoint import MODEL_FILE, damaged_file_error, read_config, resolve_checkpoint
     from gptscratch.model import ModelConfig
     from gptscratch.tokenizer import from_spec
 
@@ -75,24 +75,27 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
     tmp.mkdir(parents=True)
     try:
         rules = ARCHITECTURES["gpt2"].expanded_rules(config)
-        with safe_open(str(path / MODEL_FILE), framework="pt") as weights:
-            first = weights.get_slice("tok_embed.weight")
-            dtype = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}.get(first.get_dtype(), "float32")
+        try:  # a truncated or garbage model.safetensors fails here, not as a traceback
+            with safe_open(str(path / MODEL_FILE), framework="pt") as weights:
+                first = weights.get_slice("tok_embed.weight")
+                dtype = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}.get(first.get_dtype(), "float32")
 
-            def hf_name(rule):  # the head sits outside the `transformer.` prefix, as save_pretrained writes it
-                return rule.theirs[0] if rule.ours.startswith("lm_head") else "transformer." + rule.theirs[0]
+                def hf_name(rule):  # the head sits outside the `transformer.` prefix, as save_pretrained writes it
+                    return rule.theirs[0] if rule.ours.startswith("lm_head") else "transformer." + rule.theirs[0]
 
-            entries = []
-            for rule in rules:
-                shape = tuple(weights.get_slice(rule.ours).get_shape())
-                entries.append((hf_name(rule), tuple(reversed(shape)) if rule.transpose else shape,
-                                _torch_dtype(weights.get_slice(rule.ours).get_dtype())))
-            with TensorFileWriter(tmp / "model.safetensors", entries, metadata={"format": "pt"}) as writer:
-                for done, rule in enumerate(rules, 1):
-                    tensor = weights.get_tensor(rule.ours)
-                    writer.write(hf_name(rule), tensor.t().contiguous() if rule.transpose else tensor)
-                    if progress:
-                        progress({"completed": done, "total": len(rules), "unit": "tensors"})
+                entries = []
+                for rule in rules:
+                    shape = tuple(weights.get_slice(rule.ours).get_shape())
+                    entries.append((hf_name(rule), tuple(reversed(shape)) if rule.transpose else shape,
+                                    _torch_dtype(weights.get_slice(rule.ours).get_dtype())))
+                with TensorFileWriter(tmp / "model.safetensors", entries, metadata={"format": "pt"}) as writer:
+                    for done, rule in enumerate(rules, 1):
+                        tensor = weights.get_tensor(rule.ours)
+                        writer.write(hf_name(rule), tensor.t().contiguous() if rule.transpose else tensor)
+                        if progress:
+                            progress({"completed": done, "total": len(rules), "unit": "tensors"})
+        except SafetensorError as exc:
+            raise damaged_file_error(path / MODEL_FILE, exc) from None
         spec = saved["tokenizer"]
         eot_id = spec.get("eot_id")
         tokenizer_written, skipped = False, None
