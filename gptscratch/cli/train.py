@@ -104,26 +104,31 @@ def train(
     if debug:
         SETTINGS.debug = True  # tracebacks too
     budget = {"max_steps": max_steps, "max_time": parse_duration(max_time), "max_tokens": parse_count(max_tokens)}
+    settings = dict(data=data, tokenizer=tokenizer, size=size, init_from=init_from, batch_size=batch_size,
+                    grad_accum=grad_accum, lr=lr, min_lr_ratio=min_lr_ratio, warmup=warmup,
+                    weight_decay=weight_decay, beta1=beta1, beta2=beta2, grad_clip=grad_clip, eval_every=eval_every,
+                    eval_batches=eval_batches, sample_tokens=sample_tokens, save_every=save_every,
+                    log_every=log_every, seed=seed, precision=precision, compile=compile_model,
+                    debug=debug or None, manual_backward=manual_backward or None)
+    model = dict(n_layer=n_layer, n_head=n_head, d_model=d_model, d_ff=d_ff, context_length=context_length,
+                 dropout=dropout, positional=positional)
     if resume is not None:
+        from gptscratch.training.resume import check_resume_flags
+
         checkpoint_dir, config = resume_config(resume)
-        config = config.replace(**{k: v for k, v in budget.items() if v is not None}, **({"debug": True} if debug else {}))
+        # Flags that would change what the run computes cannot apply to it: refused, not silently ignored.
+        check_resume_flags(checkpoint_dir, config, settings, model, out=out, preset=preset, config_file=config_file)
+        config = config.replace(**{k: v for k, v in budget.items() if v is not None}, **({"debug": True} if debug else {}),
+                                **({"compile": compile_model} if compile_model is not None else {}))
     else:
         checkpoint_dir, file_values = None, None
         if init_from and not tokenizer:
             from gptscratch.training.init_from import checkpoint_tokenizer_name
-            tokenizer = checkpoint_tokenizer_name(init_from)
-        model = {k: v for k, v in dict(n_layer=n_layer, n_head=n_head, d_model=d_model, d_ff=d_ff,
-                                       context_length=context_length, dropout=dropout,
-                                       positional=positional).items() if v is not None}
+            settings["tokenizer"] = checkpoint_tokenizer_name(init_from)
         if config_file is not None:
             file_values = load_config_file(config_file)
-        config = preset_config(
-            preset, file_values, data=data, tokenizer=tokenizer, size=size, model=model, init_from=init_from,
-            batch_size=batch_size, grad_accum=grad_accum, lr=lr, min_lr_ratio=min_lr_ratio, warmup=warmup,
-            weight_decay=weight_decay, beta1=beta1, beta2=beta2, grad_clip=grad_clip, eval_every=eval_every,
-            eval_batches=eval_batches, sample_tokens=sample_tokens, save_every=save_every, log_every=log_every,
-            seed=seed, precision=precision, compile=compile_model, debug=debug or None,
-            manual_backward=manual_backward or None, **budget)
+        config = preset_config(preset, file_values, model={k: v for k, v in model.items() if v is not None},
+                               **settings, **budget)
     device = announce_device()
     if dry_run:
         _show_plan(config, device, json_output)
@@ -198,15 +203,18 @@ def plot(
 ) -> None:
     """Show a run's train/val loss and learning rate: terminal sparklines, and a PNG with matplotlib."""
     from gptscratch.errors import UsageError
-    from gptscratch.training.runs import curves, plot_png, summary_lines
+    from gptscratch.training.runs import check_png_path, curves, plot_png, summary_lines
 
     run_dir = _run_folder(run)
+    target = out or run_dir / "curves.png"
+    if png:
+        check_png_path(target)  # before reading anything: a wrong --out must not cost a thing
     series = curves(run_dir)
     lines = summary_lines(series)
     written = None
     if png:
         try:
-            written = plot_png(series, out or run_dir / "curves.png", title=run_dir.name)
+            written = plot_png(series, target, title=run_dir.name)
         except UsageError:
             if out is not None:
                 raise

@@ -11,11 +11,15 @@ grad_accum micro-batches are divided across the ranks, so the step is the same s
 
 from __future__ import annotations
 
+import functools
+import math
 import re
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..errors import UsageError
+from .value_types import MODEL_FIELD_TYPES, coerce_number, type_problem
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,21 @@ class TrainConfig:
     """Backpropagate through gptscratch.manual's hand-written layer backwards (fp32, one process; for learning)."""
 
     def __post_init__(self) -> None:
+        # Types first: a recipe file can hold anything (lr = "abc"), and every check below compares numbers.
+        hints = field_types()
+        for item in fields(self):
+            problem = type_problem(getattr(self, item.name), hints[item.name])
+            if problem:
+                raise UsageError(f"--{item.name.replace('_', '-')} {problem}")
+        for name, value in self.model.items():
+            problem = type_problem(value, MODEL_FIELD_TYPES[name]) if name in MODEL_FIELD_TYPES else None
+            if problem:
+                raise UsageError(f"--{name.replace('_', '-')} {problem}")
+        # nan slips through every comparison below (nan <= 0 is False) and inf trains until the loss is nan.
+        floats = [(f.name, getattr(self, f.name)) for f in fields(self)] + list(self.model.items())
+        for name, value in floats:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UsageError(f"--{name.replace('_', '-')} must be a finite number (got {value})")
         positive = ("batch_size", "grad_accum", "eval_every", "eval_batches", "log_every")
         for name in positive:
             if getattr(self, name) < 1:
@@ -148,8 +167,14 @@ def preset_config(preset: str | None, file_values: dict | None = None, **overrid
     return TrainConfig(model=model, **base)
 
 
-_MODEL_KEYS = ("n_layer", "n_head", "d_model", "d_ff", "context_length", "dropout", "positional", "bias",
-               "activation", "norm_placement", "tie_weights", "block_layout")
+_MODEL_KEYS = tuple(MODEL_FIELD_TYPES)
+
+
+@functools.cache
+def field_types() -> dict[str, object]:
+    """TrainConfig field name -> its type (the annotations are strings under `from __future__ import
+    annotations`; get_type_hints evaluates them)."""
+    return typing.get_type_hints(TrainConfig)
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -160,7 +185,14 @@ def load_config_file(path: str | Path) -> dict:
     path = Path(path).expanduser()
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist; pass a .toml or .yaml recipe")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {path} is not UTF-8 text (a binary file?); pass a .toml or .yaml "
+                         "recipe") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path} ({exc.strerror or exc}); pass a readable .toml "
+                         "or .yaml recipe") from None
     try:
         if path.suffix.lower() == ".toml":
             try:
@@ -185,7 +217,10 @@ def load_config_file(path: str | Path) -> dict:
         raise UsageError(f"{path} must hold a table of settings (key = value), not {type(raw).__name__}")
     known = {f.name for f in fields(TrainConfig)} | {"preset"}
     values: dict = {}
-    model = dict(raw.pop("model", None) or {})
+    model = raw.pop("model", None) or {}
+    if not isinstance(model, dict):
+        raise UsageError(f"{path}: model must be a table of model fields ([model] in TOML), got {model!r}")
+    model = dict(model)
     for key, value in raw.items():
         name = key.replace("-", "_")
         if name == "model_size":
@@ -197,13 +232,31 @@ def load_config_file(path: str | Path) -> dict:
         else:
             raise UsageError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(known))}, "
                              f"and model fields {', '.join(_MODEL_KEYS)}")
-    if "max_time" in values:
-        values["max_time"] = parse_duration(values["max_time"])
-    if "max_tokens" in values:
-        values["max_tokens"] = parse_count(values["max_tokens"])
+    for key, parse in (("max_time", parse_duration), ("max_tokens", parse_count)):
+        try:
+            if key in values:
+                values[key] = parse(values[key])
+        except UsageError as exc:
+            raise UsageError(f"{path}: {key}: {exc}") from None
     if model:
         values["model"] = {k.replace("-", "_"): v for k, v in model.items()}
+    _check_file_types(path, values)
     return values
+
+
+def _check_file_types(path: Path, values: dict) -> None:
+    """Name the file and the key of a value of the wrong type (`lr = "abc"`), or a non-finite number."""
+    hints = {**field_types(), "preset": str}
+    checks = [(k, v, hints[k], values) for k, v in values.items() if k != "model"]
+    model = values.get("model", {})
+    checks += [(k, v, MODEL_FIELD_TYPES[k], model) for k, v in model.items() if k in MODEL_FIELD_TYPES]
+    for key, value, hint, holder in checks:
+        holder[key] = value = coerce_number(value, hint)
+        problem = type_problem(value, hint)
+        if problem is None and isinstance(value, float) and not math.isfinite(value):
+            problem = f"must be a finite number, got {value}"
+        if problem:
+            raise UsageError(f"{path}: {key} {problem}; fix the value in the file")
 
 
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}

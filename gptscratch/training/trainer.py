@@ -89,9 +89,11 @@ class Trainer:
         from .estimate import estimate_run
         from .optimizer import build_optimizer
         from .precision import resolve_precision
-        from .preflight import check_run_dir
+        from .preflight import check_new_run_dir, check_run_dir
 
         self.dist, device = distributed.init(device)
+        if run_dir is not None and resume_from is None:  # before the data is prepared or anything written
+            check_new_run_dir(run_dir)
         self.config, self.device = config, device
         self.emit = (progress or _ignore) if self.dist.is_main else _ignore
         self.dataset = resolve_data(config, self.dist, self.emit)
