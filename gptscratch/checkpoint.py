@@ -305,7 +305,8 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
     try:
         model_config = ModelConfig.from_dict(config["model"])
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path / CONFIG_FILE} has an invalid model config ({exc})") from None
+        raise CheckpointError(f"{path / CONFIG_FILE} has an invalid model config ({exc}); the checkpoint is damaged "
+                              "or was edited, use another one (e.g. the run's best/)") from None
     tensors = {}
     try:
         with safe_open(str(path / MODEL_FILE), framework="pt") as weights:
@@ -328,7 +329,10 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
                               "the checkpoint is damaged or was edited") from None
     if model_config.tie_weights:  # assign=True made two Parameters of one tensor: make them one again
         model.lm_head.weight = model.tok_embed.weight
-    tokenizer = from_spec(config["tokenizer"], base_dir=path)
+    try:
+        tokenizer = from_spec(config["tokenizer"], base_dir=path)
+    except UsageError as exc:  # e.g. an unknown tokenizer name: the file is wrong, not the user's flags
+        raise CheckpointError(f"{path / CONFIG_FILE} names a tokenizer gptscratch cannot build ({exc})") from None
     if tokenizer.vocab_size > model_config.vocab_size:
         raise CheckpointError(f"tokenizer has {tokenizer.vocab_size} ids but the model only "
                               f"{model_config.vocab_size}; the checkpoint's tokenizer spec is wrong")

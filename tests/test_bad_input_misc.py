@@ -127,3 +127,43 @@ def test_a_bad_plot_path_fails_before_anything_is_printed(padded_checkpoint, tmp
     result = run_cli("interpret", "attention", str(padded_checkpoint), "--text", "hello", "--plot", plot)
     assert result.returncode == 2 and result.stdout == "", result.stderr
     assert "--plot" in result.stderr or "folder" in result.stderr
+
+
+def test_hellaswag_source_problems_are_usage_errors_with_one_line(padded_checkpoint, tmp_path, run_cli):
+    result = run_cli("eval", "hellaswag", str(padded_checkpoint), "--source", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    corrupt = tmp_path / "hs"
+    corrupt.mkdir()
+    (corrupt / "validation.jsonl").write_text("{not json\n")
+    result = run_cli("eval", "hellaswag", str(padded_checkpoint), "--source", str(corrupt))
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("device:")]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot read HellaSwag"), result.stderr
+
+
+def test_pretrained_download_checks_dtype_before_the_network(run_cli):
+    result = run_cli("pretrained", "download", "gpt2", "--dtype", "nonsense")
+    assert result.returncode == 2 and "unknown dtype 'nonsense'" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--clean", "", "--corrupted", "abd", "--target", "x"], "give --clean some text"),
+    (["--clean", "a" * 80, "--corrupted", "b" * 80, "--target", "x"], "shorten --clean"),
+    (["--clean", "abc", "--corrupted", "abd", "--target", "x", "--top", "0"], "--top must be ≥ 1"),
+])
+def test_patch_messages_name_patch_flags(padded_checkpoint, run_cli, args, message):
+    result = run_cli("interpret", "patch", str(padded_checkpoint), *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["tokenizer"].update(name="bogus"), "names a tokenizer gptscratch cannot build"),
+    (lambda c: c["model"].update(n_head="four"), "has an invalid model config"),
+])
+def test_an_edited_checkpoint_config_is_a_checkpoint_error(padded_checkpoint, run_cli, edit, message):
+    config_file = Path(padded_checkpoint) / "config.json"
+    config = json.loads(config_file.read_text())
+    edit(config)
+    config_file.write_text(json.dumps(config))
+    result = run_cli("generate", "-c", str(padded_checkpoint), "--max-tokens", "2")
+    assert result.returncode == 1 and message in result.stderr and "unexpected" not in result.stderr

@@ -231,7 +231,8 @@ def patch_command(
     from gptscratch.interpret.plots import Heatmap
 
     check_plot(plot)
-
+    if top < 1:
+        raise UsageError(f"--top must be ≥ 1 (got {top})")
     loaded = load_model(checkpoint, checkpoint_option)
     model, tokenizer = loaded.model, loaded.tokenizer
     if demo:
@@ -239,7 +240,8 @@ def patch_command(
     else:
         if clean is None or corrupted is None or target is None:
             raise UsageError("patch needs --clean, --corrupted and --target (or --demo for built-in examples)")
-        clean_ids, corrupted_ids = text_ids(loaded, clean, bos), text_ids(loaded, corrupted, bos)
+        clean_ids = text_ids(loaded, clean, bos, flag="--clean")
+        corrupted_ids = text_ids(loaded, corrupted, bos, flag="--corrupted")
         target_id = first_token(tokenizer, target)[0]
         if foil is not None:
             foil_id = first_token(tokenizer, foil)[0]

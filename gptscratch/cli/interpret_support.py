@@ -62,13 +62,15 @@ def styled(text: str, style_key: str) -> str:
     return f"[{style}]{escape(text)}[/]" if style else escape(text)
 
 
-def text_ids(loaded, text, bos: bool, demo: bool = False) -> list[int]:
-    if text is None and not sys.stdin.isatty():
+def text_ids(loaded, text, bos: bool, demo: bool = False, flag: str = "--text") -> list[int]:
+    """The ids of `text` (stdin when piped and no text given); `flag` names the option in messages."""
+    if text is None and flag == "--text" and not sys.stdin.isatty():
         from gptscratch.textfile import read_stdin_text
 
         text = read_stdin_text()
     if not text:
-        raise UsageError("no text to analyse; pass --text \"...\" (or pipe it on stdin), or try --demo")
+        how = "pass --text \"...\" (or pipe it on stdin)" if flag == "--text" else f"give {flag} some text"
+        raise UsageError(f"no text to analyse; {how}, or try --demo")
     try:
         ids = _encode(loaded.tokenizer, text, bos)
     except UsageError as error:
@@ -78,7 +80,7 @@ def text_ids(loaded, text, bos: bool, demo: bool = False) -> list[int]:
                          "pass your own --text instead of --demo") from None
     if len(ids) > loaded.model.config.context_length:
         raise UsageError(f"the text has {len(ids)} tokens but the model's context is "
-                         f"{loaded.model.config.context_length}; shorten --text")
+                         f"{loaded.model.config.context_length}; shorten {flag}")
     return ids
 
 

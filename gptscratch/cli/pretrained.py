@@ -55,10 +55,11 @@ def download(
 
     Honours HF_TOKEN, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE; a dropped connection resumes, and after a
     failure running it again fetches only the files still missing."""
-    from gptscratch.pretrained.convert import install
+    from gptscratch.pretrained.convert import check_dtype, install
     from gptscratch.pretrained.registry import get_model, is_converted
 
     model = get_model(name)
+    check_dtype(dtype)  # before any download
     if is_converted(name) and not force:
         log(f"{name} is already converted (use --force to redo it)")
     else:

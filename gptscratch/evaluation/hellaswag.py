@@ -49,19 +49,24 @@ def _go_offline() -> None:
 def load_examples(source: str = HUB_ID, split: str = "validation", limit: int | None = None) -> list[dict]:
     """HellaSwag items as dicts {ctx, endings (4 str), label (int)}; see the module docstring."""
     local = Path(source).expanduser().exists()
+    if not local and source.startswith(("/", ".", "~")):
+        raise UsageError(f"--source {source} does not exist; pass a folder holding {split}.jsonl (or .parquet), "
+                         "or omit --source to use the Hugging Face copy")
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
     if not local and not offline and not _hub_reachable():
         _go_offline()
         offline = True
     import datasets
 
+    datasets.utils.logging.set_verbosity(datasets.utils.logging.CRITICAL)  # its own log lines are not ours to print
+    datasets.disable_progress_bars()
     try:
         rows = datasets.load_dataset(str(Path(source).expanduser()) if local else source, split=split)
     except Exception as exc:  # datasets raises many types (connection, not found, builder errors)
         reason = " ".join(str(exc).split())[:200]
         if local:
-            raise DataError(f"cannot read HellaSwag from {source} ({reason}); it needs a {split} file "
-                            "(.jsonl or .parquet) with ctx, endings and label") from None
+            raise UsageError(f"cannot read HellaSwag from {source} ({reason}); it needs a {split} file "
+                             "(.jsonl or .parquet) with ctx, endings and label") from None
         where = "the hub is unreachable (offline)" if offline else f"loading failed ({reason})"
         raise NetworkError(f"HellaSwag ({source}) is not in the local Hugging Face cache and {where}; connect "
                            "once to download it, or pass --source FOLDER with a validation.jsonl") from None

@@ -24,16 +24,21 @@ DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 
 
+def check_dtype(requested: str) -> None:
+    """UsageError for a --dtype that is none of DTYPE_CHOICES (or their short forms): checked before any download."""
+    if requested != "auto" and requested not in DTYPES:
+        raise UsageError(f"unknown dtype {requested!r}; choose one of {', '.join(DTYPE_CHOICES)}")
+
+
 def resolve_dtype(requested: str, source_code: str):
     """A torch dtype from 'auto' / 'float32' / 'bf16' ... and the source's safetensors dtype code."""
     import torch
 
+    check_dtype(requested)
     if requested == "auto":
         name = {"F32": "float32", "F16": "bfloat16", "BF16": "bfloat16"}.get(source_code, "float32")
-    elif requested in DTYPES:
-        name = DTYPES[requested]
     else:
-        raise UsageError(f"unknown dtype {requested!r}; choose one of {', '.join(DTYPE_CHOICES)}")
+        name = DTYPES[requested]
     return getattr(torch, name)
 
 
@@ -132,6 +137,7 @@ def install(name: str, dtype: str = "auto", progress=None, force: bool = False) 
     from .registry import converted_path, get_model, is_converted
 
     model = get_model(name)
+    check_dtype(dtype)
     if is_converted(name) and not force:
         return converted_path(name)
     folder = download_model(model.repo_id, revision=model.revision, progress=progress)
