@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,7 @@ def run(name: str, data: str, budget: float, out: Path, overrides: dict) -> dict
     else:
         config = preset_config("quick", data=data, tokenizer="char", max_time=budget, **overrides)
     started = time.perf_counter()
+    shutil.rmtree(out / name, ignore_errors=True)  # a rerun replaces its own earlier run (train refuses to mix)
     result = train(config, device="cpu", run_dir=out / name)
     wall = time.perf_counter() - started
     return {"name": name, "val_loss_per_char": round(full_val_loss(out / name, data), 4), "steps": result.step,

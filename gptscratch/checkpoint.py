@@ -339,8 +339,9 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
     return Checkpoint(model=model.eval(), tokenizer=tokenizer, config=config, path=path)
 
 
-def load_trainer_state(checkpoint_dir) -> tuple[dict, dict]:
-    """(tensors, json state) saved for resuming; CheckpointError if the checkpoint has none or it is damaged."""
+def load_trainer_state(checkpoint_dir, tensors: bool = True) -> tuple[dict, dict]:
+    """(tensors, json state) saved for resuming; CheckpointError if the checkpoint has none or it is damaged.
+    tensors=False reads only the JSON (the optimizer moments can be GBs) and returns {} for the tensors."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -351,7 +352,7 @@ def load_trainer_state(checkpoint_dir) -> tuple[dict, dict]:
                               "start a new run instead")
     fix = "resume from the run's best/ or start a new run with --init-from"
     try:
-        tensors = load_file(str(tensors_file))
+        loaded = load_file(str(tensors_file)) if tensors else {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise damaged_file_error(tensors_file, exc, fix) from None
     try:
@@ -360,4 +361,4 @@ def load_trainer_state(checkpoint_dir) -> tuple[dict, dict]:
         raise damaged_file_error(json_file, exc, fix) from None
     if not isinstance(state, dict):
         raise damaged_file_error(json_file, ValueError(f"holds a JSON {type(state).__name__}, not an object"), fix)
-    return tensors, state
+    return loaded, state

@@ -213,6 +213,25 @@ def test_a_killed_overwrite_is_undone_by_the_next_prepare(tmp_path):
     assert open_dataset("story").complete
 
 
+def test_a_killed_bounded_overwrite_that_finished_keeps_the_new_dataset_and_rm_clears_the_old(tmp_path):
+    from gptscratch.data import prepare
+    from gptscratch.data.dataset import read_manifest, remove_dataset
+
+    text = tmp_path / "story.txt"
+    text.write_text("once upon a time there was a tokenizer. " * 200)
+    prepare(str(text), "byte", name="old")
+    new = prepare(str(text), "byte", name="story", tokens=500)  # a --tokens build: "complete" stays False
+    assert not new.complete
+    folder = paths.data_root() / "story"
+    aside = folder.with_name(".story.replaced")
+    (paths.data_root() / "old").rename(aside)  # killed after finishing, before dropping the old copy
+    prepare(str(text), "byte", name="story", tokens=500)
+    assert not aside.exists() and read_manifest(folder)["name"] == "story"  # not the old one brought back
+    aside.mkdir()  # a copy left by a killed --overwrite: `data rm` removes it with the dataset
+    remove_dataset("story")
+    assert not folder.exists() and not aside.exists()
+
+
 # --- 5. a manifest missing required keys ------------------------------------------------------------------
 
 

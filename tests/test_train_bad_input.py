@@ -97,7 +97,7 @@ def test_empty_or_unrelated_existing_folder_is_accepted(tmp_path, corpus, run_cl
     (["--tokenizer", "char"], ["--tokenizer char", "'byte'", "--init-from"]),
     (["--lr", "0.5"], ["--lr 0.5", "0.003", "drop the flag"]),
     (["--n-layer", "3"], ["--n-layer 3", "n_layer = 2", "drop the flag"]),
-    (["--preset", "quick"], ["--preset", "drop --preset"]),
+    (["--preset", "quick"], ["(from --preset quick)", "differs", "drop the flag"]),
     (["--out", "ELSEWHERE"], ["drop --out"]),
 ])
 def test_resume_refuses_flags_that_would_change_the_run(existing_run, tmp_path, run_cli, flags, words):
@@ -108,6 +108,18 @@ def test_resume_refuses_flags_that_would_change_the_run(existing_run, tmp_path, 
     for word in words:
         assert word in line, line
     assert fingerprint(existing_run) == before
+
+
+def test_resume_with_the_original_preset_command_line_works(tmp_path, run_cli):
+    run = tmp_path / "quick-run"
+    first = run_cli("train", "--preset", "quick", "--max-steps", "2", "--out", str(run), "--json")
+    assert first.returncode == 0, first.stderr
+    again = run_cli("train", "--preset", "quick", "--max-steps", "3", "--out", str(run), "--resume", str(run),
+                    "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["step"] == 3
+    changed = run_cli("train", "--preset", "quick", "--lr", "0.5", "--resume", str(run), "--max-steps", "4")
+    assert changed.returncode == 2 and "--lr 0.5 differs" in changed.stderr
 
 
 def test_resume_accepts_recorded_values_and_applies_budget_flags(existing_run, corpus, run_cli):

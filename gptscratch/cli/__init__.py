@@ -176,9 +176,10 @@ def _main(argv: list[str] | None) -> None:
             hint = f"; see `{context.command_path} --help`" if context is not None else ""
             print_error(" ".join(error.format_message().split()).rstrip(".") + hint)
             sys.exit(getattr(error, "exit_code", 2))
-        if "Abort" in kinds:  # end of input at a prompt
-            print_error("cancelled")
-            sys.exit(1)
+        if "Abort" in kinds:  # Ctrl-C (older typer versions report it so) or end of input at a prompt
+            interrupted = isinstance(error.__context__, KeyboardInterrupt)
+            print_error("interrupted" if interrupted else "cancelled")
+            sys.exit(130 if interrupted else 1)
         if _debug_requested(args):
             raise
         print_error(

@@ -222,13 +222,14 @@ def remove_dataset(name_or_path: str) -> Path:
     Takes the dataset's lock without waiting: a dataset being prepared is not removed."""
     import shutil
 
-    from gptscratch.data.prepare import dataset_lock
+    from gptscratch.data.prepare import dataset_lock, replaced_folder
 
     folder = find_dataset_folder(str(name_or_path))
     if folder is None:
         raise UsageError(f"no prepared dataset named {name_or_path!r}; see `gptscratch data list`")
     with dataset_lock(folder.name, lambda event: None, wait=False):
         shutil.rmtree(folder)
+        shutil.rmtree(replaced_folder(folder), ignore_errors=True)  # an old copy a killed --overwrite set aside
     return folder
 
 

@@ -129,7 +129,7 @@ def prepare(
         except BaseException:
             _restore_replaced(target)  # the new build failed or was interrupted: the old dataset comes back
             raise
-        shutil.rmtree(_replaced(target), ignore_errors=True)  # the new dataset is complete: drop the old one
+        shutil.rmtree(replaced_folder(target), ignore_errors=True)  # the new dataset is complete: drop the old one
     return open_dataset(str(target))
 
 
@@ -178,7 +178,7 @@ def _tokens(manifest: dict) -> int:
     return sum(int(manifest["splits"][split]["tokens"]) for split in SPLITS)
 
 
-def _replaced(target: Path) -> Path:
+def replaced_folder(target: Path) -> Path:
     """Where a dataset being replaced waits until its successor is complete (hidden: `data list` skips it,
     and dataset names cannot start with '.', so it never collides with one)."""
     return target.with_name(f".{target.name}.replaced")
@@ -187,13 +187,13 @@ def _replaced(target: Path) -> Path:
 def _set_aside(target: Path) -> None:
     """Move the existing dataset out of the way instead of deleting it: it is deleted only once the new one
     is complete, and restored if the new build fails (e.g. the source turns out to be binary) or is interrupted."""
-    aside = _replaced(target)
+    aside = replaced_folder(target)
     shutil.rmtree(aside, ignore_errors=True)
     target.rename(aside)
 
 
 def _restore_replaced(target: Path) -> None:
-    aside = _replaced(target)
+    aside = replaced_folder(target)
     if aside.is_dir():
         shutil.rmtree(target, ignore_errors=True)  # the partial new build
         aside.rename(target)
@@ -202,14 +202,17 @@ def _restore_replaced(target: Path) -> None:
 def _recover_replaced(target: Path) -> None:
     """After a replacement that was killed (no chance to restore): keep the new dataset if it is complete,
     else bring the old one back."""
-    if not _replaced(target).is_dir():
+    if not replaced_folder(target).is_dir():
         return
     try:
-        done = read_manifest(target).get("complete", True)
+        manifest = read_manifest(target)
     except DataError:
         done = False
+    else:  # complete, or a --tokens build that reached its bound (it stays "incomplete" to allow extending)
+        target_tokens = manifest.get("target_tokens")
+        done = manifest.get("complete", True) or bool(target_tokens and _tokens(manifest) >= target_tokens)
     if done:
-        shutil.rmtree(_replaced(target), ignore_errors=True)
+        shutil.rmtree(replaced_folder(target), ignore_errors=True)
     else:
         _restore_replaced(target)
 

@@ -7,7 +7,7 @@ So, on resume:
   - budgets (--max-steps, --max-time, --max-tokens), --debug and --compile apply: they change when the run
     stops or how fast it goes, not what it computes;
   - any other setting given with the run's recorded value is accepted (re-running the original command line
-    with --resume added works);
+    with --resume added works: a --preset / --config is expanded and compared like the flags);
   - any other setting with a different value is a UsageError naming the recorded value and the two fixes:
     drop the flag, or start a new run from the run's weights with --init-from.
 """
@@ -57,33 +57,43 @@ def check_resume_flags(checkpoint_dir: Path, config: TrainConfig, settings: dict
     given (None = not given); out / preset / config_file: those flags as given."""
     run = Path(checkpoint_dir).parent
     fix = f"drop the flag, or start a new run from this run's weights with --init-from {run}"
+    given = {name for name, value in [*settings.items(), *model.items()] if value is not None}
+    source = None
+
+    def _origin(name: str) -> str:  # say where a value the user did not type came from
+        return "" if name in given or source is None else f" (from {source})"
+
     if preset is not None or config_file is not None:
-        flag = "--preset" if preset is not None else "--config"
-        raise UsageError(f"{flag} sets up a new run, but --resume continues {run} with its recorded settings; "
-                         f"drop {flag} (change the budget with --max-steps/--max-time/--max-tokens), or start "
-                         f"a new run from its weights with --init-from {run}")
+        # The original command line again: compare what the preset / recipe + flags would set up with the run.
+        from .config import load_config_file, preset_config
+
+        source = " ".join(filter(None, [preset and f"--preset {preset}", config_file and f"--config {config_file}"]))
+        wanted = preset_config(preset, load_config_file(config_file) if config_file else None,
+                               model={k: v for k, v in model.items() if v is not None}, **settings)
+        settings = {name: getattr(wanted, name) for name in settings}
+        model = {**dict.fromkeys(model), **wanted.model}
     if out is not None and not _same_path(str(out), str(run)):
         raise UsageError(f"--resume continues the run in its own folder {run}; drop --out {out} (or copy the "
                          "run folder there first and resume that copy)")
     saved = ckpt.read_config(checkpoint_dir)
-    _, state = ckpt.load_trainer_state(checkpoint_dir)
+    _, state = ckpt.load_trainer_state(checkpoint_dir, tensors=False)
     data = settings.get("data")
     if data is not None and not _same_data(data, config, state.get("data")):
-        raise UsageError(f"--data {data} differs from the run's data {config.data!r}: a resumed run continues on "
-                         f"its own data; {fix}")
+        raise UsageError(f"--data {data}{_origin('data')} differs from the run's data {config.data!r}: a resumed "
+                         f"run continues on its own data; {fix}")
     tokenizer = settings.get("tokenizer")
     recorded_tokenizer = saved.get("tokenizer", {}).get("name")
     if tokenizer is not None and not _same_tokenizer(tokenizer, config, recorded_tokenizer):
-        raise UsageError(f"--tokenizer {tokenizer} differs from the run's tokenizer "
+        raise UsageError(f"--tokenizer {tokenizer}{_origin('tokenizer')} differs from the run's tokenizer "
                          f"{config.tokenizer or recorded_tokenizer!r}: a resumed run keeps its vocabulary; {fix}")
     for name, value in settings.items():
         if name in ("data", "tokenizer") or name in RESUMABLE or value is None:
             continue
         recorded = getattr(config, name)
         if value != recorded:
-            raise UsageError(f"{_flag(name)} {value} differs from the run's recorded {recorded!r}: a resumed run "
-                             f"continues exactly as it was set up (only --max-steps, --max-time, --max-tokens, "
-                             f"--debug and --compile may change); {fix}")
+            raise UsageError(f"{_flag(name)} {value}{_origin(name)} differs from the run's recorded {recorded!r}: a "
+                             "resumed run continues exactly as it was set up (only --max-steps, --max-time, "
+                             f"--max-tokens, --debug and --compile may change); {fix}")
     shape = saved.get("model", {})
     for name, value in model.items():
         if value is None:
@@ -92,5 +102,5 @@ def check_resume_flags(checkpoint_dir: Path, config: TrainConfig, settings: dict
         if name == "d_ff" and recorded is None:
             recorded = 4 * shape.get("d_model", 0)  # ModelConfig's default
         if value != recorded:
-            raise UsageError(f"{_flag(name)} {value} differs from the run's model ({name} = {recorded!r}): a "
-                             f"resumed run keeps its shape; {fix}")
+            raise UsageError(f"{_flag(name)} {value}{_origin(name)} differs from the run's model ({name} = "
+                             f"{recorded!r}): a resumed run keeps its shape; {fix}")

@@ -71,7 +71,7 @@ def new_run_dir(label: str) -> Path:
 def resume_config(run: str) -> tuple[Path, TrainConfig]:
     """The checkpoint folder and saved TrainConfig of a run to resume."""
     path = ckpt.resolve_checkpoint(run)
-    _, state = ckpt.load_trainer_state(path)
+    _, state = ckpt.load_trainer_state(path, tensors=False)
     return path, TrainConfig.from_dict(state["train_config"])
 
 
