@@ -197,11 +197,15 @@ def _is_checkpoint(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file() and (path / MODEL_FILE).is_file()
 
 
+# The checkpoint folders a run holds, newest first (NAME.old exists only during a swap, or after a kill in one).
+RUN_CHECKPOINTS = ("latest", "latest" + OLD_SUFFIX, "best", "best" + OLD_SUFFIX)
+
+
 def _checkpoint_in(folder: Path) -> Path | None:
     """A checkpoint folder itself, or the newest complete checkpoint inside a run folder."""
     if _is_checkpoint(folder):
         return folder
-    for name in ("latest", "latest" + OLD_SUFFIX, "best", "best" + OLD_SUFFIX):
+    for name in RUN_CHECKPOINTS:
         if _is_checkpoint(folder / name):
             return folder / name
     return None

@@ -236,4 +236,4 @@ def _run_folder(run: str) -> Path:
         if (candidate / "metrics.jsonl").is_file():
             return candidate
     found = ckpt.resolve_checkpoint(run)  # a checkpoint folder inside a run: its parent holds the metrics
-    return found.parent if found.name in ("latest", "best", "latest.old", "best.old") else found
+    return found.parent if found.name in ckpt.RUN_CHECKPOINTS else found

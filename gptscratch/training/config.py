@@ -12,14 +12,13 @@ grad_accum micro-batches are divided across the ranks, so the step is the same s
 from __future__ import annotations
 
 import functools
-import math
 import re
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..errors import UsageError
-from .value_types import MODEL_FIELD_TYPES, coerce_number, type_problem
+from .value_types import MODEL_FIELD_TYPES, coerce_number, value_problem
 
 
 @dataclass(frozen=True)
@@ -67,21 +66,15 @@ class TrainConfig:
     """Backpropagate through gptscratch.manual's hand-written layer backwards (fp32, one process; for learning)."""
 
     def __post_init__(self) -> None:
-        # Types first: a recipe file can hold anything (lr = "abc"), and every check below compares numbers.
+        # Types first (a recipe file can hold anything: lr = "abc"; every check below compares numbers), and
+        # finite floats.
         hints = field_types()
-        for item in fields(self):
-            problem = type_problem(getattr(self, item.name), hints[item.name])
-            if problem:
-                raise UsageError(f"--{item.name.replace('_', '-')} {problem}")
-        for name, value in self.model.items():
-            problem = type_problem(value, MODEL_FIELD_TYPES[name]) if name in MODEL_FIELD_TYPES else None
+        values = [(f.name, getattr(self, f.name), hints[f.name]) for f in fields(self)]
+        values += [(k, v, MODEL_FIELD_TYPES[k]) for k, v in self.model.items() if k in MODEL_FIELD_TYPES]
+        for name, value, hint in values:
+            problem = value_problem(value, hint)
             if problem:
                 raise UsageError(f"--{name.replace('_', '-')} {problem}")
-        # nan slips through every comparison below (nan <= 0 is False) and inf trains until the loss is nan.
-        floats = [(f.name, getattr(self, f.name)) for f in fields(self)] + list(self.model.items())
-        for name, value in floats:
-            if isinstance(value, float) and not math.isfinite(value):
-                raise UsageError(f"--{name.replace('_', '-')} must be a finite number (got {value})")
         positive = ("batch_size", "grad_accum", "eval_every", "eval_batches", "log_every")
         for name in positive:
             if getattr(self, name) < 1:
@@ -252,9 +245,7 @@ def _check_file_types(path: Path, values: dict) -> None:
     checks += [(k, v, MODEL_FIELD_TYPES[k], model) for k, v in model.items() if k in MODEL_FIELD_TYPES]
     for key, value, hint, holder in checks:
         holder[key] = value = coerce_number(value, hint)
-        problem = type_problem(value, hint)
-        if problem is None and isinstance(value, float) and not math.isfinite(value):
-            problem = f"must be a finite number, got {value}"
+        problem = value_problem(value, hint)
         if problem:
             raise UsageError(f"{path}: {key} {problem}; fix the value in the file")
 

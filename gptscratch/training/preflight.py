@@ -23,11 +23,12 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
+from ..checkpoint import RUN_CHECKPOINTS
 from .estimate import human_bytes
 
 
-# What a run leaves in its folder (checkpoint.py writes NAME.old beside NAME during a swap).
-RUN_MARKERS = ("latest", "best", "latest.old", "best.old", "metrics.jsonl")
+# What a run leaves in its folder: its checkpoint folders and its metrics log.
+RUN_MARKERS = (*RUN_CHECKPOINTS, "metrics.jsonl")
 
 
 def check_new_run_dir(run_dir: Path) -> None:

@@ -7,6 +7,7 @@ float, bool, str, dict, or X | None) and returns the words of a one-line error (
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 
@@ -53,3 +54,12 @@ def coerce_number(value, hint):
         except ValueError:
             return value
     return value
+
+
+def value_problem(value, hint) -> str | None:
+    """type_problem, then finiteness: nan passes every comparison (nan <= 0 is False) and inf trains until the
+    loss is nan, so a float setting must be finite."""
+    problem = type_problem(value, hint)
+    if problem is None and isinstance(value, float) and not math.isfinite(value):
+        problem = f"must be a finite number, got {value}"
+    return problem
