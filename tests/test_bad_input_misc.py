@@ -167,3 +167,15 @@ def test_an_edited_checkpoint_config_is_a_checkpoint_error(padded_checkpoint, ru
     config_file.write_text(json.dumps(config))
     result = run_cli("generate", "-c", str(padded_checkpoint), "--max-tokens", "2")
     assert result.returncode == 1 and message in result.stderr and "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["info"], ["pretrained", "list"]])
+def test_a_reader_that_stops_early_is_not_a_failure(args):
+    """`gptscratch ... | head` under `set -o pipefail`: a closed stdout ends the command with exit 0, quietly."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "gptscratch", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+    process.stdout.close()  # the reader is gone before anything is written
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0, stderr
+    assert "Traceback" not in stderr and "error" not in stderr

@@ -12,6 +12,7 @@ the traceback is shown only with `--debug`.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import traceback
 from typing import Annotated, Optional
@@ -111,6 +112,26 @@ def _silence_broken_stdout() -> None:
         pass
 
 
+def _is_pipe(stream) -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _stdout_broke(was_pipe: bool) -> bool:
+    """Did stdout, a pipe when we started, break? rich points fd 1 at /dev/null when it sees EPIPE; typer wraps
+    sys.stdout in click's PacifyFlushWrapper."""
+    if not was_pipe:
+        return False
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+        return True
+    try:
+        return not stat.S_ISFIFO(os.fstat(1).st_mode)
+    except OSError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (`gptscratch` and `python -m gptscratch`). Always exits."""
     try:
@@ -148,12 +169,20 @@ def _main(argv: list[str] | None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     SETTINGS.update()
     command = typer.main.get_command(app)
+    stdout_was_pipe = _is_pipe(sys.stdout)
     try:
         # Not standalone: typer/click still print --help and turn typer.Exit / Ctrl-C into a returned
         # exit code, but usage errors come back to us, so they get our one-line form (no command returns
         # a value, so what main() returns is an exit code or None).
         code = command.main(args=args, prog_name="gptscratch", standalone_mode=False)
         sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+    except SystemExit as done:
+        # rich and typer answer a broken stdout (`gptscratch ... | head`) themselves with exit 1; like the
+        # BrokenPipeError below, that is the reader's choice, not our failure.
+        if done.code == 1 and _stdout_broke(stdout_was_pipe):
+            _silence_broken_stdout()
+            sys.exit(0)
+        raise
     except GptScratchError as error:
         if _debug_requested(args):
             traceback.print_exc()
