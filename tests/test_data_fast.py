@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import check_interrupted_prepare_resumes
 
-from gptscratch import paths
-from gptscratch.data import build, encode, hub, prepare
+from gptscratch.data import build, encode, hub
 from gptscratch.data.encode import BatchEncoder
 from gptscratch.data.hub import TableSource
 from gptscratch.data.jsonl import JsonlReader
@@ -120,20 +120,4 @@ def test_interrupted_jsonl_prepare_resumes_from_its_offset(tmp_path, monkeypatch
     monkeypatch.setattr(hub, "SNAPSHOT_EVERY", 7)
     path = write_jsonl(tmp_path / "docs.jsonl", [{"text": f"document {i}: " + "words and more words " * (1 + i % 4),
                                                    "id": f"doc-{i}"} for i in range(150)])
-    reference = prepare(str(path), "cl100k_base", name="reference", shard_tokens=300)
-
-    def interrupt(event, seen=[]):
-        if "tokens" in event:
-            seen.append(event)
-            if len(seen) == 8:
-                raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        prepare(str(path), "cl100k_base", name="resumed", shard_tokens=300, progress=interrupt)
-    partial = json.loads((paths.data_root() / "resumed" / "manifest.json").read_text())
-    assert not partial["complete"] and partial["progress"]["stream_state"]["reader"] == "jsonl"
-    resumed = prepare(str(path), "cl100k_base", name="resumed", shard_tokens=300)
-    for split in ("train", "val"):
-        np.testing.assert_array_equal(np.asarray(resumed.tokens(split)), np.asarray(reference.tokens(split)))
-        assert resumed.num_documents(split) == reference.num_documents(split)
-    resumed.verify()
+    check_interrupted_prepare_resumes(path, reader="jsonl")

@@ -4,18 +4,16 @@ same tokens. Files are written here with pyarrow (what `datasets` reads Parquet 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import check_interrupted_prepare_resumes
 
-from gptscratch import paths
-from gptscratch.data import build, hub, prepare
+from gptscratch.data import build, hub
 from gptscratch.data.hub import TableSource
 from gptscratch.data.parquet import ParquetReader
 from gptscratch.errors import UsageError
@@ -97,23 +95,7 @@ def test_interrupted_parquet_prepare_resumes_to_the_same_tokens(tmp_path, monkey
     path = write_parquet(tmp_path / "docs.parquet", [{"text": f"document {i}: " + "words and more words " *
                                                       (1 + i % 4), "id": f"doc-{i}", "url": f"u{i}"}
                                                      for i in range(150)], row_group_size=40)
-    reference = prepare(str(path), "cl100k_base", name="reference", shard_tokens=300)
-
-    def interrupt(event, seen=[]):
-        if "tokens" in event:
-            seen.append(event)
-            if len(seen) == 8:
-                raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        prepare(str(path), "cl100k_base", name="resumed", shard_tokens=300, progress=interrupt)
-    partial = json.loads((paths.data_root() / "resumed" / "manifest.json").read_text())
-    assert not partial["complete"] and partial["progress"]["stream_state"]["reader"] == "parquet"
-    resumed = prepare(str(path), "cl100k_base", name="resumed", shard_tokens=300)
-    for split in ("train", "val"):
-        np.testing.assert_array_equal(np.asarray(resumed.tokens(split)), np.asarray(reference.tokens(split)))
-        assert resumed.num_documents(split) == reference.num_documents(split)
-    resumed.verify()
+    check_interrupted_prepare_resumes(path, reader="parquet")
 
 
 def test_preparing_parquet_does_not_import_datasets(tmp_path):
