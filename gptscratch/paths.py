@@ -43,3 +43,20 @@ def runs_root() -> Path:
 def pretrained_root() -> Path:
     """Directory holding imported pretrained weights."""
     return cache_root() / "pretrained"
+
+
+def check_png_destination(path, flag: str) -> Path:
+    """`path` as a Path when a PNG may be written there, else a UsageError naming `flag` and the fix. Refused:
+    a name not ending in .png (`--out RUN/latest/model.safetensors` would replace weights with an image), an
+    existing folder, and a folder that does not exist (a typo would otherwise create a stray tree). Callers
+    check before any work, so a bad path costs nothing."""
+    from gptscratch.errors import UsageError
+
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; give a file name ending in .png, e.g. {path / 'plot.png'}")
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"{flag} writes a PNG image; give a file name ending in .png (got {path.name})")
+    if not path.parent.is_dir():
+        raise UsageError(f"folder {path.parent} does not exist; create it first or choose another {flag}")
+    return path

@@ -119,7 +119,7 @@ def prepare(
     with dataset_lock(name, emit):
         _recover_replaced(target)
         manifest = _reusable_manifest(target, src, tokenizer_name, overwrite, emit)
-        if manifest is not None and (manifest.get("complete", True) or (tokens and _tokens(manifest) >= tokens)):
+        if manifest is not None and _finished(manifest, tokens):
             return open_dataset(str(target))
         if manifest is not None and manifest.get("split_rule") == "position":
             _set_aside(target)  # one document: an interrupted or shorter prepare starts over
@@ -178,6 +178,11 @@ def _tokens(manifest: dict) -> int:
     return sum(int(manifest["splits"][split]["tokens"]) for split in SPLITS)
 
 
+def _finished(manifest: dict, tokens: int | None) -> bool:
+    """Complete, or holding the `tokens` asked for (a --tokens build stays "incomplete" so it can be extended)."""
+    return bool(manifest.get("complete", True) or (tokens and _tokens(manifest) >= tokens))
+
+
 def replaced_folder(target: Path) -> Path:
     """Where a dataset being replaced waits until its successor is complete (hidden: `data list` skips it,
     and dataset names cannot start with '.', so it never collides with one)."""
@@ -208,9 +213,8 @@ def _recover_replaced(target: Path) -> None:
         manifest = read_manifest(target)
     except DataError:
         done = False
-    else:  # complete, or a --tokens build that reached its bound (it stays "incomplete" to allow extending)
-        target_tokens = manifest.get("target_tokens")
-        done = manifest.get("complete", True) or bool(target_tokens and _tokens(manifest) >= target_tokens)
+    else:
+        done = _finished(manifest, manifest.get("target_tokens"))
     if done:
         shutil.rmtree(replaced_folder(target), ignore_errors=True)
     else:

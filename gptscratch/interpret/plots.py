@@ -42,16 +42,10 @@ def _pyplot():
 
 
 def check_plot_path(path) -> Path:
-    """`path` as a Path when a PNG can be written there; a UsageError naming the fix otherwise. Commands call
-    it before their analysis, so a bad --plot fails before anything is printed."""
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"--plot writes PNG images; give a file name ending in .png (got {path.name})")
-    if path.is_dir():
-        raise UsageError(f"--plot {path} is a folder; give a file name ending in .png")
-    if not path.parent.is_dir():
-        raise UsageError(f"folder {path.parent} does not exist; create it or choose another --plot path")
-    return path
+    """`--plot`: see gptscratch.paths.check_png_destination."""
+    from gptscratch.paths import check_png_destination
+
+    return check_png_destination(path, "--plot")
 
 
 def save_heatmaps(path, maps: list[Heatmap], title: str = "") -> Path:

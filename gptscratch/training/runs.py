@@ -110,17 +110,11 @@ def summary_lines(series: dict) -> list[dict]:
     return rows
 
 
-def check_png_path(path: Path) -> None:
-    """Refuse a PNG destination that would damage something or surprise: not a .png name (`--out
-    RUN/latest/model.safetensors` would replace the weights with an image), an existing folder, or a folder
-    that does not exist (a typo would otherwise create a stray folder tree)."""
-    path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder; give --out a file name ending in .png, e.g. {path / 'curves.png'}")
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"--out writes a PNG image; give a file name ending in .png (got {path.name})")
-    if not path.parent.is_dir():
-        raise UsageError(f"folder {path.parent} does not exist; create it first or choose another --out")
+def check_png_path(path: Path) -> Path:
+    """`train plot --out`: see gptscratch.paths.check_png_destination."""
+    from gptscratch.paths import check_png_destination
+
+    return check_png_destination(path, "--out")
 
 
 def plot_png(series: dict, path: Path, title: str = "") -> Path:
