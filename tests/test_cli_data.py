@@ -19,7 +19,7 @@ def test_prepare_and_list_json(run_cli, tmp_path, gptscratch_home):
     summary = json.loads(result.stdout)
     assert summary["name"] == "mynotes-byte" and summary["tokenizer"] == "byte"
     assert summary["source"] == str(notes)
-    assert summary["train_tokens"] + summary["val_tokens"] == 5 * (len(f"note 0: héllo 漢字 🎉\n".encode()) * 3 + 1)
+    assert summary["train_tokens"] + summary["val_tokens"] == 5 * (len("note 0: héllo 漢字 🎉\n".encode()) * 3 + 1)
     assert summary["train_documents"] >= 1 and summary["val_documents"] >= 1
     assert summary["path"] == str(gptscratch_home.resolve() / "data" / "mynotes-byte")
 

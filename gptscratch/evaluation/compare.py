@@ -12,7 +12,6 @@ that points at --file (bits per byte compare across tokenizers) or at re-prepari
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from gptscratch.errors import UsageError
 

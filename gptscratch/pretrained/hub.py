@@ -112,7 +112,7 @@ class _Fetcher:
 def download_model(repo_id: str, revision: str = "main", progress=None) -> Path:
     """The local snapshot folder holding the needed files of repo_id, downloading what the cache lacks."""
     from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError,
-                                        LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
+                                        RepositoryNotFoundError, RevisionNotFoundError)
 
     try:
         return _Fetcher(repo_id, revision, local_only=True, progress=None).fetch_all()
