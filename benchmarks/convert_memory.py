@@ -37,7 +37,7 @@ def write_source(folder: Path, layers: int, d: int, vocab: int, context: int) ->
     import torch
 
     sys.path.insert(0, str(REPO))
-    from gptscratch.pretrained.bpe import bytes_to_unicode
+    from gptscratch.tokenizers.hf_bpe import bytes_to_unicode
     from gptscratch.pretrained.tensorfile import TensorFileWriter
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -51,7 +51,7 @@ import json, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from gptscratch.tokenizer import EOT_TEXT, get_tokenizer
+from gptscratch.tokenizers import EOT_TEXT, get_tokenizer
 encoding = get_tokenizer({tokenizer!r}).encoding
 source = Path({source!r})
 if source.is_dir():

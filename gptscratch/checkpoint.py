@@ -14,8 +14,12 @@ A *run folder* (what `gptscratch train` creates) holds `latest/` and `best/` che
 A converted pretrained model lives in `pretrained_root()/<name>/`; its name (`gpt2`) works wherever a checkpoint
 is accepted. Nothing is ever unpickled: safetensors holds raw tensors and JSON holds everything else.
 
-Loading builds the model with its parameters on the `meta` device (no memory, no random init) and adopts the
-tensors read from the file (`load_state_dict(assign=True)`), cast one by one: peak memory ≈ one copy of the model.
+Loading builds the model on the `meta` device (shapes only: no memory, no random init), adopts the tensors read
+from the file (`load_state_dict(assign=True)`), cast one by one: peak memory ≈ one copy of the model. The model
+holds no buffers (positions are computed on the fly), so once its parameters are loaded it is complete.
+
+This module knows only model/ and tokenizers/. A name it cannot find raises CheckpointNotFoundError; the
+pretrained layer, which knows which names can be downloaded, adds how to get it.
 
 Crash safety: a checkpoint is written into a hidden temporary folder first, every file fsynced, and only then
 swapped in with two renames (`latest` → `latest.old`, temporary → `latest`). A kill at any moment leaves either
@@ -28,13 +32,13 @@ import json
 import os
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .errors import CheckpointError, UsageError
+from .errors import CheckpointError, CheckpointNotFoundError, UsageError
 from .paths import pretrained_root, runs_root
+from .tokenizers.hf_bpe import bundle_files, is_hf_spec, spec_folder
 
 FORMAT = "gptscratch-checkpoint"
 FORMAT_VERSION = 1
@@ -161,9 +165,7 @@ def write_checkpoint(directory, model_config: dict, tokenizer_spec: dict, write_
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     tmp.mkdir()
     try:
-        if tokenizer_spec.get("name") == "hf-bpe":  # tokenizer made of files: copy them in
-            from .pretrained.bpe import bundle_files
-
+        if is_hf_spec(tokenizer_spec):  # tokenizer made of files: copy them in
             tokenizer_spec = bundle_files(tokenizer_spec, tmp, source_base=final)
         config = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "gptscratch_version": __version__,
@@ -237,13 +239,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None = None) -> Path:
                 return found
             raise UsageError(f"{candidate} holds no complete checkpoint (model.safetensors + config.json); "
                              "pass a run folder or a checkpoint folder")
-    from .pretrained.registry import REGISTRY
-
-    if name in REGISTRY:
-        raise UsageError(f"pretrained model {name} is not downloaded yet; run `gptscratch pretrained download "
-                         f"{name}` first")
-    raise UsageError(f"no checkpoint or run named {str(name_or_path)!r}; see `gptscratch train runs` "
-                     f"or pass a folder path")
+    raise CheckpointNotFoundError(f"no checkpoint or run named {name!r}; see `gptscratch train runs` or pass a "
+                                  "folder path", name=name)
 
 
 def tokenizer_reference(name_or_path) -> str:
@@ -251,9 +248,7 @@ def tokenizer_reference(name_or_path) -> str:
     made of files (hf-bpe, e.g. `gpt2`), the absolute path of the folder holding them."""
     path = resolve_checkpoint(name_or_path)
     spec = read_config(path)["tokenizer"]
-    if spec.get("name") == "hf-bpe":
-        return str(path / spec["path"]) if not Path(spec["path"]).is_absolute() else spec["path"]
-    return spec["name"]
+    return str(spec_folder(spec, path)) if is_hf_spec(spec) else spec["name"]
 
 
 def read_config(checkpoint_dir: Path) -> dict:
@@ -273,27 +268,16 @@ def read_config(checkpoint_dir: Path) -> dict:
     return config
 
 
-@contextmanager
-def _parameters_on_meta():
-    """Build modules whose parameters live on the meta device (shape only), while buffers are computed normally.
+def read_model_config(checkpoint_dir: Path, config: dict | None = None):
+    """The checkpoint's ModelConfig (from `config`, its parsed config.json, when the caller has read it)."""
+    from .model.config import ModelConfig
 
-    Every nn.Parameter registered inside the block is swapped for a meta one before the module's own init runs
-    on it, so constructing a 2.7B-parameter model costs neither memory nor random-number time.
-    """
-    from torch import nn
-
-    original = nn.Module.register_parameter
-
-    def register(module, name, param):
-        if param is not None and not param.is_meta:
-            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-        original(module, name, param)
-
-    nn.Module.register_parameter = register
+    config = config if config is not None else read_config(checkpoint_dir)
     try:
-        yield
-    finally:
-        nn.Module.register_parameter = original
+        return ModelConfig.from_dict(config["model"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{Path(checkpoint_dir) / CONFIG_FILE} has an invalid model config ({exc}); the "
+                              "checkpoint is damaged or was edited, use another one (e.g. the run's best/)") from None
 
 
 def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Checkpoint:
@@ -301,16 +285,12 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
     import torch
     from safetensors import SafetensorError, safe_open
 
-    from .model import GPT, ModelConfig
-    from .tokenizer import from_spec
+    from .model import GPT
+    from .tokenizers import from_spec
 
     path = resolve_checkpoint(name_or_path)
     config = read_config(path)
-    try:
-        model_config = ModelConfig.from_dict(config["model"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path / CONFIG_FILE} has an invalid model config ({exc}); the checkpoint is damaged "
-                              "or was edited, use another one (e.g. the run's best/)") from None
+    model_config = read_model_config(path, config)
     tensors = {}
     try:
         with safe_open(str(path / MODEL_FILE), framework="pt") as weights:
@@ -323,7 +303,7 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
         raise damaged_file_error(path / MODEL_FILE, exc) from None
     if model_config.tie_weights and "tok_embed.weight" in tensors:
         tensors["lm_head.weight"] = tensors["tok_embed.weight"]
-    with torch.device(device), _parameters_on_meta():
+    with torch.device("meta"):  # shapes only: the weights come from the file
         model = GPT(model_config)
     try:
         model.load_state_dict(tensors, strict=True, assign=True)

@@ -31,6 +31,18 @@ class CheckpointError(GptScratchError):
     """A checkpoint is missing pieces or cannot be decoded."""
 
 
+class CheckpointNotFoundError(UsageError):
+    """No checkpoint, run or converted pretrained model answers to `name`.
+
+    gptscratch/checkpoint.py (the lowest layer) raises it without knowing which names can be downloaded; the
+    pretrained layer, which does, turns it into "not downloaded yet; run `gptscratch pretrained download NAME`"
+    (`gptscratch.pretrained.registry.explain_missing_checkpoint`, applied by the CLI to every error)."""
+
+    def __init__(self, message: str, name: str | None = None):
+        super().__init__(message)
+        self.name = name
+
+
 class TokenizerError(GptScratchError):
     """A tokenizer cannot be built (e.g. its encoding file is unavailable offline)."""
 

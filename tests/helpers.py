@@ -31,7 +31,7 @@ def tiny_train_config(data: str, **overrides):
 def check_interrupted_prepare_resumes(path: Path, reader: str) -> None:
     """Prepare `path` whole, then again interrupted after 8 token events and resumed: the resumed dataset
     must equal the uninterrupted one token for token, and the partial manifest must hold `reader`'s state.
-    (Callers shrink build.BATCH_CHARS and hub.SNAPSHOT_EVERY so that there are many events and snapshots.)"""
+    (Callers shrink build.BATCH_CHARS and table_rows.SNAPSHOT_EVERY so that there are many events and snapshots.)"""
     import json
 
     import numpy as np

@@ -19,7 +19,7 @@ from gptscratch.interpret.logit_lens import logit_lens
 from gptscratch.model import GPT, ModelConfig
 from gptscratch.errors import UsageError
 from gptscratch.tasks import parse_task
-from gptscratch.tokenizer import get_tokenizer
+from gptscratch.tokenizers import get_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 

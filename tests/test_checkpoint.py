@@ -1,14 +1,16 @@
-"""Checkpoint folders: round-trip, tied weights, crash recovery, clear errors, no pickle."""
+"""Checkpoint folders: round-trip, tied weights, crash recovery, clear errors, no pickle, loading on meta."""
 
+import ast
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from gptscratch import checkpoint as ckpt
-from gptscratch.errors import CheckpointError, UsageError
+from gptscratch.errors import CheckpointError, CheckpointNotFoundError, UsageError
 from gptscratch.model import GPT, ModelConfig
-from gptscratch.tokenizer import get_tokenizer
+from gptscratch.tokenizers import get_tokenizer
 
 
 def make_model(**overrides):
@@ -93,3 +95,52 @@ def test_errors_are_clear(tmp_path):
         ckpt.load_checkpoint(path)
     with pytest.raises(CheckpointError, match="no trainer state"):
         ckpt.load_trainer_state(path)
+
+
+@pytest.mark.parametrize("positional", ["learned", "sinusoidal", "rope"])
+def test_loaded_model_is_complete_on_the_target_device(tmp_path, positional):
+    """Built on `meta` and given the file's tensors: nothing may stay on meta, and the buffers the file does not
+    hold (rotary / sinusoidal frequencies, if the model keeps any) must equal a normally built model's."""
+    model = make_model(positional=positional, rotary_fraction=0.5 if positional == "rope" else 1.0).eval()
+    ckpt.save_checkpoint(tmp_path / "c", model, get_tokenizer("byte").spec())
+    loaded = ckpt.load_checkpoint(tmp_path / "c").model
+    assert not [name for name, t in [*loaded.named_parameters(), *loaded.named_buffers()] if t.is_meta]
+    fresh = dict(loaded.named_buffers())
+    for name, buffer in model.named_buffers():
+        torch.testing.assert_close(fresh[name], buffer, atol=0, rtol=0)
+    idx = torch.randint(0, 320, (2, 12))
+    torch.testing.assert_close(loaded(idx)[0], model(idx)[0], atol=0, rtol=0)
+
+
+def test_loading_does_not_randomly_initialise_weights(tmp_path, monkeypatch):
+    """Peak memory ≈ one copy of the weights: the model is built on `meta`, so no initialiser touches real memory."""
+    ckpt.save_checkpoint(tmp_path / "c", make_model(), get_tokenizer("byte").spec())
+    initialised = []
+    original = torch.nn.init.normal_
+
+    def recording(tensor, *args, **kwargs):
+        if not tensor.is_meta:
+            initialised.append(tuple(tensor.shape))
+        return original(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "normal_", recording)
+    make_model()  # the recorder sees an ordinary build...
+    assert initialised
+    initialised.clear()
+    ckpt.load_checkpoint(tmp_path / "c")  # ...and nothing while loading
+    assert initialised == []
+
+
+def test_a_missing_name_is_a_typed_error_carrying_the_name(tmp_path):
+    """checkpoint.py knows nothing of pretrained/: the pretrained layer adds the download hint from `name`."""
+    with pytest.raises(CheckpointNotFoundError) as missing:
+        ckpt.resolve_checkpoint("gpt2-xl")
+    assert missing.value.name == "gpt2-xl" and isinstance(missing.value, UsageError)
+    assert missing.value.exit_code == 2 and "pretrained" not in str(missing.value)
+
+
+def test_checkpoint_imports_nothing_from_pretrained():
+    tree = ast.parse(Path(ckpt.__file__).read_text(encoding="utf-8"))
+    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert not [name for name in imported if "pretrained" in name.split(".")]

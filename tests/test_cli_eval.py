@@ -16,7 +16,7 @@ def save_tiny(path, seed, data_name="none", tokenizer="byte"):
 
     from gptscratch.checkpoint import save_checkpoint
     from gptscratch.model import GPT, ModelConfig
-    from gptscratch.tokenizer import get_tokenizer
+    from gptscratch.tokenizers import get_tokenizer
 
     torch.manual_seed(seed)
     tok = get_tokenizer(tokenizer, texts=[SAMPLE_TEXT])

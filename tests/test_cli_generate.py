@@ -19,7 +19,7 @@ def checkpoint(tmp_path_factory):
 
     from gptscratch.checkpoint import save_checkpoint
     from gptscratch.model import GPT, ModelConfig
-    from gptscratch.tokenizer import get_tokenizer
+    from gptscratch.tokenizers import get_tokenizer
 
     torch.manual_seed(0)
     model = GPT(ModelConfig(vocab_size=320, context_length=64, n_layer=1, n_head=2, d_model=32))

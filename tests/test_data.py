@@ -12,8 +12,9 @@ import torch
 
 from gptscratch import paths
 from gptscratch.data import WindowSampler, eval_batches, list_datasets, open_dataset, prepare, resolve_dataset
-from gptscratch.data.prepare import assign_splits, split_text
+from gptscratch.data.build import split_text
 from gptscratch.data.shards import ConcatenatedTokens
+from gptscratch.data.splits import assign_splits
 from gptscratch.errors import UsageError
 
 DOCS = {f"doc{i:02d}.txt": f"document {i}: é 漢字 🎉 " + "lorem ipsum " * (i + 1) for i in range(24)}

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from helpers import check_interrupted_prepare_resumes
 
-from gptscratch.data import build, encode, hub
+from gptscratch.data import build, encode
 from gptscratch.data.encode import BatchEncoder
-from gptscratch.data.hub import TableSource
-from gptscratch.data.jsonl import JsonlReader
+from gptscratch.data.sources import table_rows
+from gptscratch.data.sources.jsonl import JsonlReader
+from gptscratch.data.sources.tables import TableSource
 from gptscratch.errors import UsageError
-from gptscratch.tokenizer import EOT_TEXT, get_tokenizer
+from gptscratch.tokenizers import EOT_TEXT, get_tokenizer
 
 TRICKY_TEXTS = [
     "plain words", "trailing spaces   ", "   leading spaces", "", "\n\nnewlines\n", "héllo 漢字 🎉",
@@ -117,7 +118,7 @@ def test_jsonl_field_errors_and_bad_lines(tmp_path):
 
 def test_interrupted_jsonl_prepare_resumes_from_its_offset(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "BATCH_CHARS", 600)
-    monkeypatch.setattr(hub, "SNAPSHOT_EVERY", 7)
+    monkeypatch.setattr(table_rows, "SNAPSHOT_EVERY", 7)
     path = write_jsonl(tmp_path / "docs.jsonl", [{"text": f"document {i}: " + "words and more words " * (1 + i % 4),
                                                    "id": f"doc-{i}"} for i in range(150)])
     check_interrupted_prepare_resumes(path, reader="jsonl")

@@ -1,4 +1,4 @@
-"""The .parquet fast path (gptscratch/data/parquet.py) is invisible: the same rows (numbers, ids, texts) as
+"""The .parquet fast path (gptscratch/data/sources/parquet.py) is invisible: the same rows (numbers, ids, texts) as
 reading the table through `datasets`, resumable inside a row group, and an interrupted prepare resumes to the
 same tokens. Files are written here with pyarrow (what `datasets` reads Parquet with)."""
 
@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import check_interrupted_prepare_resumes
 
-from gptscratch.data import build, hub
-from gptscratch.data.hub import TableSource
-from gptscratch.data.parquet import ParquetReader
+from gptscratch.data import build
+from gptscratch.data.sources import table_rows
+from gptscratch.data.sources.parquet import ParquetReader
+from gptscratch.data.sources.tables import TableSource
 from gptscratch.errors import UsageError
 
 ROWS = [
@@ -57,7 +58,7 @@ def test_parquet_reader_gives_the_rows_datasets_gives(tmp_path):
 
 
 def test_parquet_resumes_inside_a_row_group_and_tolerates_foreign_states(tmp_path, monkeypatch):
-    monkeypatch.setattr("gptscratch.data.parquet.BATCH_ROWS", 4)  # several batches per row group
+    monkeypatch.setattr("gptscratch.data.sources.parquet.BATCH_ROWS", 4)  # several batches per row group
     files = [write_parquet(tmp_path / f"{n}.parquet", [{"text": f"row {10 * n + i}"} for i in range(10)],
                            row_group_size=7) for n in range(2)]
     reader = ParquetReader(files)
@@ -90,8 +91,8 @@ def test_parquet_missing_column_and_corrupt_file_are_one_line_errors(tmp_path):
 
 def test_interrupted_parquet_prepare_resumes_to_the_same_tokens(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "BATCH_CHARS", 600)
-    monkeypatch.setattr(hub, "SNAPSHOT_EVERY", 7)
-    monkeypatch.setattr("gptscratch.data.parquet.BATCH_ROWS", 16)
+    monkeypatch.setattr(table_rows, "SNAPSHOT_EVERY", 7)
+    monkeypatch.setattr("gptscratch.data.sources.parquet.BATCH_ROWS", 16)
     path = write_parquet(tmp_path / "docs.parquet", [{"text": f"document {i}: " + "words and more words " *
                                                       (1 + i % 4), "id": f"doc-{i}", "url": f"u{i}"}
                                                      for i in range(150)], row_group_size=40)

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from gptscratch import paths
-from gptscratch.data import build, hub, open_dataset, prepare, resolve_dataset
-from gptscratch.data.prepare import hash_split
+from gptscratch.data import build, open_dataset, prepare, resolve_dataset
+from gptscratch.data.sources import hub, table_rows
+from gptscratch.data.splits import hash_split
 from gptscratch.errors import NetworkError, UsageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -220,7 +221,7 @@ class Interrupt:
 @pytest.mark.parametrize("source", ["fineweb-edu", "folder"])
 def test_interrupted_prepare_resumes_to_the_same_tokens(mirror, tmp_path, monkeypatch, source):
     monkeypatch.setattr(build, "BATCH_CHARS", 600)  # many small batches: many chances to interrupt
-    monkeypatch.setattr(hub, "SNAPSHOT_EVERY", 7)  # resume from stream positions, not by re-reading
+    monkeypatch.setattr(table_rows, "SNAPSHOT_EVERY", 7)  # resume from stream positions, not by re-reading
     if source == "folder":
         source = str(tmp_path / "docs")
         os.makedirs(source)
@@ -292,7 +293,7 @@ def test_two_concurrent_prepares_do_not_corrupt_the_dataset(mirror, tmp_path):
 
 
 def test_a_prepare_waits_for_the_lock_held_by_another(mirror):
-    from gptscratch.data.prepare import dataset_lock
+    from gptscratch.data.lock import dataset_lock
 
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     command = [sys.executable, "-m", "gptscratch", "data", "prepare", "fineweb-edu", "--tokenizer", "byte", "--json"]

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from gptscratch.evaluation.perplexity import evaluate_tokens, text_tokens, window_plan
 from gptscratch.model import GPT, ModelConfig
-from gptscratch.tokenizer import get_tokenizer
+from gptscratch.tokenizers import get_tokenizer
 
 torch.set_num_threads(1)
 

@@ -16,7 +16,7 @@ from gptscratch.generation.sampling import SamplingConfig
 from gptscratch.model import GPT, ModelConfig
 from gptscratch.pretrained.export import export_hf
 from gptscratch.pretrained.hf_tokenizer import _recover_merge
-from gptscratch.tokenizer import get_tokenizer
+from gptscratch.tokenizers import get_tokenizer
 
 # Text where the three tokenizers are easy to get wrong: digit runs longer than three (cl100k splits them
 # 3 by 3), contractions in both cases, whitespace runs before words and at the end, CRLF, non-ASCII.
@@ -96,7 +96,7 @@ def test_other_encodings_split_regexes_survive_the_translation(tmp_path, monkeyp
     from transformers import AutoTokenizer
 
     from gptscratch.pretrained.hf_tokenizer import write_hf_tokenizer
-    from gptscratch.tokenizer import TiktokenTokenizer
+    from gptscratch.tokenizers import TiktokenTokenizer
 
     base = get_tokenizer("cl100k_base").encoding
     monkeypatch.setattr(public, "load_tiktoken_bpe", lambda *args, **kwargs: base._mergeable_ranks)
@@ -115,7 +115,7 @@ def test_a_tokenizer_that_cannot_load_still_exports_the_model_and_says_why(tmp_p
     def unavailable(spec, base_dir=None):
         raise TokenizerError("r50k_base is not in tiktoken's cache; run once with network")
 
-    monkeypatch.setattr("gptscratch.tokenizer.from_spec", unavailable)
+    monkeypatch.setattr("gptscratch.tokenizers.from_spec", unavailable)
     _, result = export_with(tmp_path, get_tokenizer("byte"))
     assert result["tokenizer"] is None and "tiktoken's cache" in result["tokenizer_skipped"]
     assert (tmp_path / "hf" / "model.safetensors").is_file()

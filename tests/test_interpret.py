@@ -213,7 +213,7 @@ def test_cli_demo_json_and_one_line_errors(tmp_path, run_cli):
     import json
 
     from gptscratch.checkpoint import save_checkpoint
-    from gptscratch.tokenizer import get_tokenizer
+    from gptscratch.tokenizers import get_tokenizer
 
     checkpoint = save_checkpoint(tmp_path / "byte", tiny(vocab_size=257, context_length=128),
                                  get_tokenizer("byte").spec())

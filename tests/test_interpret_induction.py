@@ -116,7 +116,7 @@ def test_patching_an_induction_prompt_points_at_the_induction_head(model):
 
 def test_cli_on_the_hand_wired_checkpoint(model, tmp_path, run_cli):
     from gptscratch.checkpoint import save_checkpoint
-    from gptscratch.tokenizer import CharTokenizer
+    from gptscratch.tokenizers import CharTokenizer
 
     tokenizer = CharTokenizer([chr(ord("a") + i) for i in range(V - 1)])   # + end-of-text = V ids
     checkpoint = save_checkpoint(tmp_path / "induction", model, tokenizer.spec())

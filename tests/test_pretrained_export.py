@@ -14,7 +14,7 @@ from gptscratch.errors import UsageError
 from gptscratch.model import GPT, ModelConfig
 from gptscratch.pretrained.convert import convert_hf_folder
 from gptscratch.pretrained.export import export_hf
-from gptscratch.tokenizer import get_tokenizer
+from gptscratch.tokenizers import get_tokenizer
 
 
 def hf_logits(folder, idx):

@@ -12,10 +12,10 @@ import pytest
 from test_pretrained_support import tiny_gpt2, tiny_phi
 
 from gptscratch.checkpoint import load_checkpoint, resolve_checkpoint
-from gptscratch.errors import NetworkError, UsageError
+from gptscratch.errors import CheckpointNotFoundError, NetworkError, UsageError
 from gptscratch.pretrained import hub
 from gptscratch.pretrained.convert import install
-from gptscratch.pretrained.registry import REGISTRY, is_converted, list_models
+from gptscratch.pretrained.registry import REGISTRY, explain_missing_checkpoint, is_converted, list_models
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -102,8 +102,16 @@ def test_progress_is_forwarded_from_huggingface_hub_bars():
 
 
 def test_names_resolve_or_explain_how_to_download():
-    with pytest.raises(UsageError, match="run `gptscratch pretrained download gpt2-xl`"):
+    with pytest.raises(CheckpointNotFoundError) as missing:  # checkpoint.py does not know the registry...
         resolve_checkpoint("gpt2-xl")
+    explained = explain_missing_checkpoint(missing.value)  # ...the pretrained layer adds how to get the model
+    assert isinstance(explained, UsageError) and explained.exit_code == 2
+    assert str(explained) == ("pretrained model gpt2-xl is not downloaded yet; run `gptscratch pretrained download "
+                              "gpt2-xl` first")
+    other = CheckpointNotFoundError("no checkpoint or run named 'mine'", name="mine")
+    assert explain_missing_checkpoint(other) is other
+    plain = UsageError("gpt2")  # only a not-found checkpoint is about downloading
+    assert explain_missing_checkpoint(plain) is plain
     with pytest.raises(UsageError, match="unknown pretrained model"):
         install("gpt5")
 
@@ -133,11 +141,13 @@ def test_cli_refusals_exit_2_with_one_line(tmp_path, run_cli):
     assert len(result.stderr.strip().splitlines()) == 1
     assert run_cli("pretrained", "export", "x", str(tmp_path / "o"), "--format", "onnx").returncode == 2
     assert run_cli("pretrained", "download", "gpt5").returncode == 2
+    missing = run_cli("pretrained", "export", "gpt2-xl", str(tmp_path / "o"))  # every command gets the hint
+    assert missing.returncode == 2 and "run `gptscratch pretrained download gpt2-xl` first" in missing.stderr
 
 
 def test_tokenizer_reference_gives_a_value_get_tokenizer_accepts(tmp_path, monkeypatch):
     from gptscratch.checkpoint import tokenizer_reference
-    from gptscratch.tokenizer import get_tokenizer
+    from gptscratch.tokenizers import get_tokenizer
 
     tiny_gpt2(tmp_path / "src")
     hub_cache(tmp_path, monkeypatch, "openai-community/gpt2", tmp_path / "src")

@@ -17,7 +17,7 @@ from gptscratch import checkpoint as ckpt
 from gptscratch import paths
 from gptscratch.errors import CheckpointError, DataError, UsageError
 from gptscratch.model import GPT, ModelConfig
-from gptscratch.tokenizer import get_tokenizer
+from gptscratch.tokenizers import get_tokenizer
 
 
 def make_model():

@@ -12,7 +12,7 @@ from gptscratch.data import prepare, resolve_dataset
 from gptscratch.errors import UsageError
 from gptscratch.evaluation.accuracy import evaluate_accuracy
 from gptscratch.tasks import TASK_ALPHABET, parse_task
-from gptscratch.tokenizer import CharTokenizer
+from gptscratch.tokenizers import CharTokenizer
 
 
 def test_counting_and_digit_ops_examples_follow_their_rules():

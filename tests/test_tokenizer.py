@@ -8,16 +8,17 @@ import time
 
 import pytest
 
-from gptscratch import tokenizer as tokenizer_module
 from gptscratch.errors import TokenizerError, UsageError
-from gptscratch.tokenizer import (
+from gptscratch.tokenizers import (
     EOT_TEXT,
     TOKENIZER_NAMES,
     ByteTokenizer,
     CharTokenizer,
     canonical_name,
+    describe_names,
     from_spec,
     get_tokenizer,
+    tiktoken_bpe,
 )
 
 SAMPLES = ["hello world", "café é", "漢字のテスト", "emoji 🎉👍🏽 done", "tabs\tand\nnewlines\n\n", ""]
@@ -105,8 +106,8 @@ def test_names_and_aliases():
 
 def test_uncached_encoding_offline_fails_fast_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr(tokenizer_module, "_network_reachable", lambda *a, **k: False)
-    monkeypatch.setattr(tokenizer_module, "_ENCODINGS", {})
+    monkeypatch.setattr(tiktoken_bpe, "_network_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(tiktoken_bpe, "_ENCODINGS", {})
     start = time.monotonic()
     with pytest.raises(TokenizerError) as caught:
         get_tokenizer("gpt2")
@@ -125,5 +126,24 @@ def test_network_probe_is_bounded_in_time(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", hang)
     start = time.monotonic()
-    assert tokenizer_module._network_reachable(timeout=0.2) is False
+    assert tiktoken_bpe._network_reachable(timeout=0.2) is False
     assert time.monotonic() - start < 1.5
+
+
+def test_every_offered_name_builds_and_help_lists_aliases():
+    """TOKENIZER_NAMES is what --tokenizer and guided mode offer: each must resolve to itself."""
+    assert TOKENIZER_NAMES == ("byte", "char", "cl100k_base", "r50k_base", "p50k_base", "o200k_base")
+    assert all(canonical_name(name) == name for name in TOKENIZER_NAMES)
+    assert describe_names() == "byte, char, cl100k_base, r50k_base (gpt2), p50k_base, o200k_base"
+    with pytest.raises(UsageError, match=r"choose one of: byte, char, .*r50k_base \(gpt2\)"):
+        canonical_name("gpt5")
+
+
+def test_importing_the_registry_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, gptscratch.tokenizers\n"
+            "print(sorted(m for m in ('tiktoken', 'torch', 'numpy', 'transformers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

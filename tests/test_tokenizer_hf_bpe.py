@@ -10,8 +10,8 @@ import pytest
 from test_pretrained_support import ADDED, TEXT, make_bpe_files
 
 from gptscratch.errors import TokenizerError
-from gptscratch.pretrained.bpe import HfBpeTokenizer, bytes_to_unicode
-from gptscratch.tokenizer import EOT_TEXT, from_spec, get_tokenizer
+from gptscratch.tokenizers.hf_bpe import HfBpeTokenizer, bytes_to_unicode
+from gptscratch.tokenizers import EOT_TEXT, from_spec, get_tokenizer
 
 SAMPLES = ["hello world", "It's what they'd do; we'll see", "café é 漢字のテスト", "emoji 🎉👍🏽 done",
            "tabs\t\tand\n\nnewlines   x", "a        b    c  d", "numbers 1234567 and ¡¿", " leading", "", "zzqxj",

@@ -1,14 +1,15 @@
 """Data pipeline: text sources -> tokenized shards on disk -> training batches.
 
-    streams.py   every kind of source behind one interface (parse_source): documents with ids
-    sources.py   local text sources (builtin corpus, file, folder, glob)
-    hub.py       tables and Hugging Face datasets through `datasets` (streamed), network check
-    jsonl.py     the fast reader for local .jsonl tables (same rows as `datasets`, ~10x cheaper)
+    sources/     every kind of source behind one interface (parse_source): documents with stable ids;
+                 one module per kind -- files (builtin, file, folder, glob), tables (.jsonl/.json/.parquet/
+                 .csv, with the fast jsonl and parquet readers), hub (Hugging Face datasets), tasks
+    splits.py    which split each document goes to: the hash, position and task rules
     encode.py    parallel tokenization into numpy arrays
     shards.py    binary token shards (uint16/uint32) and reading them as memmaps
     build.py     writing shards with commits (resume after interruption, extend later)
+    lock.py      one writer per dataset folder; a replaced dataset waits aside until its successor is complete
     dataset.py   Dataset (a prepared folder + manifest), open_dataset, list_datasets, remove_dataset
-    prepare.py   prepare(): lock, resume or rebuild, split rule, naming
+    prepare.py   prepare(): resume or rebuild, naming, the manifest of a new dataset
     resolve.py   resolve_dataset(): a dataset name, folder or source -> Dataset
     sampler.py   WindowSampler (random training windows) and eval_batches (fixed windows)
 
@@ -20,7 +21,7 @@ from gptscratch.data.dataset import Dataset, list_datasets, open_dataset, remove
 from gptscratch.data.prepare import DEFAULT_DATA_TOKENIZER, default_name, prepare
 from gptscratch.data.resolve import resolve_dataset
 from gptscratch.data.shards import DEFAULT_SHARD_TOKENS
-from gptscratch.data.sources import BUILTIN, TEXT_EXTENSIONS
+from gptscratch.data.sources.files import BUILTIN, TEXT_EXTENSIONS
 
 __all__ = [
     "BUILTIN",

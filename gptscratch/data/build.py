@@ -32,7 +32,7 @@ import numpy as np
 from gptscratch.atomic import atomic_write_json
 from gptscratch.data.encode import BatchEncoder
 from gptscratch.data.shards import MANIFEST_NAME, SPLITS, ConcatenatedTokens, ShardWriter, open_shard, shard_file_name
-from gptscratch.data.streams import Doc, Source
+from gptscratch.data.sources.base import Doc, Source
 from gptscratch.errors import DataError
 
 PIECE_CHARS = 1 << 20  # longer documents are cut (split_text) so one batch stays bounded

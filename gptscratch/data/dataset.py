@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from gptscratch import paths
-from gptscratch.errors import DataError, UsageError
+from gptscratch.data.lock import dataset_lock, replaced_folder
 from gptscratch.data.shards import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -41,6 +41,7 @@ from gptscratch.data.shards import (
     open_shard,
     sha256_file,
 )
+from gptscratch.errors import DataError, UsageError
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -66,7 +67,7 @@ class Dataset:
 
     @cached_property
     def tokenizer(self):
-        from gptscratch.tokenizer import from_spec
+        from gptscratch.tokenizers import from_spec
 
         return from_spec(self.manifest["tokenizer"])
 
@@ -221,8 +222,6 @@ def remove_dataset(name_or_path: str) -> Path:
 
     Takes the dataset's lock without waiting: a dataset being prepared is not removed."""
     import shutil
-
-    from gptscratch.data.prepare import dataset_lock, replaced_folder
 
     folder = find_dataset_folder(str(name_or_path))
     if folder is None:

@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from gptscratch.tokenizer import EOT_TEXT, ByteTokenizer, CharTokenizer, Tokenizer
+from gptscratch.tokenizers import EOT_TEXT, ByteTokenizer, CharTokenizer, Tokenizer
 
 CHUNK_CHARS = 1 << 19
 

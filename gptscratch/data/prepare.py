@@ -1,9 +1,9 @@
 """prepare(): any source -> tokenized train/val shards + manifest, resumable and extendable.
 
 Pipeline (build.py has the commit protocol, encode.py the parallel tokenizer):
- 1. parse the source (streams.py): files, tables, a Hub dataset or a task;
- 2. take the dataset's lock (two prepares of one name never write at once: the second waits
-    and then finds the work done);
+ 1. parse the source (sources/): files, tables, a Hub dataset or a task;
+ 2. take the dataset's lock (lock.py: two prepares of one name never write at once: the second
+    waits and then finds the work done);
  3. decide: already complete / reached `tokens` -> return it; prepared before from the same
     source, tokenizer and content -> continue from its cursor; content changed, `overwrite`,
     or new -> start afresh (the tokenizer is built now and fixed in the manifest; a resumed
@@ -16,16 +16,8 @@ Replacing a dataset (--overwrite, or its source changed) never deletes it up fro
 folder waits as `.<name>.replaced` until the new one is complete, and comes back if the new
 build fails (e.g. the new source is binary) or is interrupted (after a kill: on the next prepare).
 
-Split rule ("hash"): a document goes to val when the first 8 bytes of sha256(document id),
-read as a fraction u in [0, 1), are below VAL_FRACTION (0.1). The id is the path relative to
-the source, the topic name, the row's `id` field (FineWeb-Edu) or "row-<index>" -- so a
-document's split never depends on which other documents exist: adding files or preparing
-more rows later never moves a document between train and val. Both splits must be non-empty:
-for files (listed up front) a document is moved when needed (the smallest u to val, or the
-largest to train) and recorded in the manifest's `split_overrides`; a streamed table that
-ends with an empty split is rebuilt with such an override (only tiny tables get there).
-Rule "position": a single document (one text file, one row) is split by position -- the
-first 90% of its tokens train, the rest val. Rule "task": the task's held-out test set is val.
+Splits: each document goes to train or val by the rule in splits.py ("hash" per document id,
+"position" for a single document, "task" for a task's held-out test set), recorded in the manifest.
 
 Names: the default is "<source stem>-<tokenizer>", e.g. "builtin-byte", "mynotes-cl100k_base",
 "fineweb-edu-cl100k_base", "task-counting-char". A different source or tokenizer under an
@@ -34,17 +26,15 @@ existing name needs overwrite=True.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from gptscratch import __version__, paths
 from gptscratch.atomic import atomic_write_json
-from gptscratch.data.build import split_text  # noqa: F401 - part of this module's interface
 from gptscratch.data.dataset import Dataset, check_name, open_dataset, read_manifest
+from gptscratch.data.lock import dataset_lock, replaced_folder, restore_replaced, set_aside
 from gptscratch.data.shards import (
     DEFAULT_SHARD_TOKENS,
     FORMAT_NAME,
@@ -53,40 +43,18 @@ from gptscratch.data.shards import (
     SPLITS,
     token_dtype,
 )
+from gptscratch.data.sources import parse_source
+from gptscratch.data.splits import VAL_FRACTION, document_split, empty_split_fallback, split_rule
 from gptscratch.errors import DataError, UsageError
-from gptscratch.tokenizer import Tokenizer, canonical_name, from_spec
+from gptscratch.tokenizers import Tokenizer, canonical_name, from_spec
 
 DEFAULT_DATA_TOKENIZER = "byte"  # local text: tiny vocabulary, by far the fastest to train on a CPU
-VAL_FRACTION = 0.1
 Progress = Callable[[dict], None]
 
 
 def default_name(source: str, tokenizer: str | None = None) -> str:
-    from gptscratch.data.streams import parse_source
-
     parsed = parse_source(source)
     return f"{parsed.stem}-{canonical_name(tokenizer or parsed.default_tokenizer)}"
-
-
-def hash_fraction(doc_id: str) -> float:
-    """Stable pseudo-random number in [0, 1) for a document id."""
-    return int.from_bytes(hashlib.sha256(doc_id.encode("utf-8")).digest()[:8], "big") / 2**64
-
-
-def hash_split(doc_id: str) -> str:
-    return "val" if hash_fraction(doc_id) < VAL_FRACTION else "train"
-
-
-def assign_splits(doc_ids: list[str]) -> dict[str, str]:
-    """doc id -> "train"/"val" by hash (see module docstring); both non-empty when >= 2 ids."""
-    fractions = {doc_id: hash_fraction(doc_id) for doc_id in doc_ids}
-    splits = {doc_id: "val" if u < VAL_FRACTION else "train" for doc_id, u in fractions.items()}
-    if len(doc_ids) >= 2:
-        if "val" not in splits.values():
-            splits[min(fractions, key=fractions.get)] = "val"
-        if "train" not in splits.values():
-            splits[max(fractions, key=fractions.get)] = "train"
-    return splits
 
 
 def prepare(
@@ -105,8 +73,6 @@ def prepare(
     tokenizer: default per source (byte for local text, cl100k_base for the Hub, the task
     vocabulary for tasks). tokens: stop once train + val hold this many (None: the whole
     source). text_field / split: which column and split of a table or Hub dataset."""
-    from gptscratch.data.streams import parse_source
-
     emit = progress or (lambda event: None)
     if shard_tokens < 1:
         raise UsageError(f"shard size must be at least 1 token, got {shard_tokens}; pass a positive --shard-tokens")
@@ -122,12 +88,12 @@ def prepare(
         if manifest is not None and _finished(manifest, tokens):
             return open_dataset(str(target))
         if manifest is not None and manifest.get("split_rule") == "position":
-            _set_aside(target)  # one document: an interrupted or shorter prepare starts over
+            set_aside(target)  # one document: an interrupted or shorter prepare starts over
             manifest = None
         try:
             _prepare_into(target, manifest, name, src, tokenizer_name, shard_tokens, tokens, emit)
         except BaseException:
-            _restore_replaced(target)  # the new build failed or was interrupted: the old dataset comes back
+            restore_replaced(target)  # the new build failed or was interrupted: the old dataset comes back
             raise
         shutil.rmtree(replaced_folder(target), ignore_errors=True)  # the new dataset is complete: drop the old one
     return open_dataset(str(target))
@@ -144,34 +110,13 @@ def _prepare_into(target: Path, manifest: dict | None, name: str, src, tokenizer
             emit({"message": f"continuing {name}: {_tokens(manifest):,} tokens already prepared"})
         manifest["target_tokens"] = tokens
         _build(target, manifest, src, tokens, emit, fresh)
-        fallback = _empty_split_fallback(manifest, src)
+        fallback = empty_split_fallback(manifest, src)
         if fallback is None or attempt == 1:
             break
         emit({"message": f"{name}: a split came out empty; rebuilding with {fallback}"})
         shutil.rmtree(target)
         manifest = None
-        src.forced = fallback  # picked up by _new_manifest
-
-
-@contextmanager
-def dataset_lock(name: str, emit: Progress, wait: bool = True):
-    """Exclusive per-dataset file lock (under cache_root()/locks, outside the data folder)."""
-    from filelock import FileLock, Timeout
-
-    folder = paths.cache_root() / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder / f"data-{name}.lock"))
-    try:
-        lock.acquire(timeout=0.2)
-    except Timeout:
-        if not wait:
-            raise UsageError(f"dataset {name!r} is being prepared by another process; wait for it to finish") from None
-        emit({"message": f"waiting for another prepare of {name} to finish"})
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+        src.forced = fallback  # picked up by split_rule() in _new_manifest
 
 
 def _tokens(manifest: dict) -> int:
@@ -181,27 +126,6 @@ def _tokens(manifest: dict) -> int:
 def _finished(manifest: dict, tokens: int | None) -> bool:
     """Complete, or holding the `tokens` asked for (a --tokens build stays "incomplete" so it can be extended)."""
     return bool(manifest.get("complete", True) or (tokens and _tokens(manifest) >= tokens))
-
-
-def replaced_folder(target: Path) -> Path:
-    """Where a dataset being replaced waits until its successor is complete (hidden: `data list` skips it,
-    and dataset names cannot start with '.', so it never collides with one)."""
-    return target.with_name(f".{target.name}.replaced")
-
-
-def _set_aside(target: Path) -> None:
-    """Move the existing dataset out of the way instead of deleting it: it is deleted only once the new one
-    is complete, and restored if the new build fails (e.g. the source turns out to be binary) or is interrupted."""
-    aside = replaced_folder(target)
-    shutil.rmtree(aside, ignore_errors=True)
-    target.rename(aside)
-
-
-def _restore_replaced(target: Path) -> None:
-    aside = replaced_folder(target)
-    if aside.is_dir():
-        shutil.rmtree(target, ignore_errors=True)  # the partial new build
-        aside.rename(target)
 
 
 def _recover_replaced(target: Path) -> None:
@@ -218,7 +142,7 @@ def _recover_replaced(target: Path) -> None:
     if done:
         shutil.rmtree(replaced_folder(target), ignore_errors=True)
     else:
-        _restore_replaced(target)
+        restore_replaced(target)
 
 
 def _reusable_manifest(target: Path, src, tokenizer_name: str, overwrite: bool, emit: Progress) -> dict | None:
@@ -226,7 +150,7 @@ def _reusable_manifest(target: Path, src, tokenizer_name: str, overwrite: bool, 
     if not target.exists():
         return None
     if overwrite:
-        _set_aside(target)
+        set_aside(target)
         return None
     try:
         manifest = read_manifest(target)
@@ -241,7 +165,7 @@ def _reusable_manifest(target: Path, src, tokenizer_name: str, overwrite: bool, 
         )
     if manifest.get("source_fingerprint") != src.fingerprint():
         emit({"message": f"{target.name}: the source changed since it was prepared; preparing it again"})
-        _set_aside(target)
+        set_aside(target)
         return None
     return manifest
 
@@ -251,9 +175,7 @@ def _new_manifest(target: Path, name: str, src, tokenizer_name: str, shard_token
     if tokenizer_name == "char" and src.kind != "task":
         emit({"message": "building the char vocabulary (first pass over the text)"})
     tok = src.make_tokenizer(tokenizer_name)
-    forced = getattr(src, "forced", None) or {}
-    rule = "task" if src.kind == "task" else "position" if (src.single_document or forced == "position") else "hash"
-    forced = forced if isinstance(forced, dict) else {}
+    rule, overrides = split_rule(src)
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -266,7 +188,7 @@ def _new_manifest(target: Path, name: str, src, tokenizer_name: str, shard_token
         "dtype": token_dtype(tok.vocab_size).name,
         "shard_tokens": shard_tokens,
         "split_rule": rule,
-        "split_overrides": {**src.split_overrides(), **forced} if rule == "hash" else {},
+        "split_overrides": overrides,
         "splits": {split: {"documents": 0, "tokens": 0, "shards": []} for split in SPLITS},
         "complete": False,
         "progress": {"next_document": 0, "skip_tokens": 0, "stream_state": None, "stream_at": 0},
@@ -291,7 +213,7 @@ def _build(target: Path, manifest: dict, src, tokens: int | None, emit: Progress
                 build_by_position(builder, src, encoder, tokens, emit, VAL_FRACTION)
             else:
                 def route(doc) -> str:
-                    return doc.split or overrides.get(doc.doc_id) or hash_split(doc.doc_id)
+                    return document_split(doc, overrides)
 
                 run_documents(builder, src, encoder, route, tokens, emit, src.total_bytes())
         if fresh and builder.documents() == 0:
@@ -303,21 +225,6 @@ def _build(target: Path, manifest: dict, src, tokens: int | None, emit: Progress
             if not root_existed:
                 _remove_empty_dir(paths.data_root())
         raise
-
-
-def _empty_split_fallback(manifest: dict, src):
-    """After a complete streamed build with an empty split: the override that fixes it, else None."""
-    if not manifest.get("complete") or manifest["split_rule"] != "hash" or src.kind not in ("table", "hub"):
-        return None
-    counts = {split: int(manifest["splits"][split]["documents"]) for split in SPLITS}
-    if all(counts.values()):
-        return None
-    if sum(counts.values()) == 1:
-        return "position"
-    fractions = {doc.doc_id: hash_fraction(doc.doc_id) for doc in src.documents()}
-    if not counts["val"]:
-        return {min(fractions, key=fractions.get): "val"}
-    return {max(fractions, key=fractions.get): "train"}
 
 
 def _remove_empty_dir(folder: Path) -> None:

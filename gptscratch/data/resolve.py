@@ -26,15 +26,15 @@ from gptscratch import paths
 from gptscratch.data.dataset import Dataset, find_dataset_folder, open_dataset, read_manifest
 from gptscratch.data.prepare import Progress, prepare
 from gptscratch.data.shards import MANIFEST_NAME, SPLITS
-from gptscratch.data.sources import BUILTIN, canonical_source, is_glob
+from gptscratch.data.sources import parse_source
+from gptscratch.data.sources.files import BUILTIN, canonical_source, is_glob
+from gptscratch.data.sources.hub import is_hub_source
 from gptscratch.errors import DataError, UsageError
-from gptscratch.tokenizer import canonical_name
+from gptscratch.tokenizers import canonical_name
 
 
 def resolve_dataset(data: str, tokenizer: str | None = None, progress: Progress | None = None) -> Dataset:
     """A prepared dataset (name or folder) or a source prepared now; see module docstring."""
-    from gptscratch.data.hub import is_hub_source
-    from gptscratch.data.streams import parse_source
     from gptscratch.tasks import is_task_source
 
     requested = canonical_name(tokenizer) if tokenizer else None

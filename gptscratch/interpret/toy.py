@@ -185,7 +185,7 @@ def train_induction_model(setup: ToyInductionSetup | None = None, progress=None)
 def toy_tokenizer(setup: ToyInductionSetup | None = None):
     """A char tokenizer with exactly setup.vocab_size ids (end-of-text last = bos), to save the model as a
     checkpoint the CLI can read: ids 0 .. 62 print as '0'-'9', 'A'-'Z', 'a'-'z', then more symbols if needed."""
-    from ..tokenizer import CharTokenizer
+    from ..tokenizers import CharTokenizer
 
     setup = setup or ToyInductionSetup()
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + "".join(

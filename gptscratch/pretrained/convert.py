@@ -67,9 +67,9 @@ def convert_hf_folder(hf_dir, out_dir, dtype: str = "auto", progress=None, sourc
 
     from gptscratch.checkpoint import FORMAT, write_checkpoint
     from gptscratch.model import GPT
+    from gptscratch.tokenizers.hf_bpe import HfBpeTokenizer, looks_like_hf_bpe
 
     from .architectures import architecture_for
-    from .bpe import HfBpeTokenizer, looks_like_hf_bpe
     from .tensorfile import TensorFileWriter, TensorSource
 
     hf_dir = Path(hf_dir).expanduser()

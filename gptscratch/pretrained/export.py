@@ -53,10 +53,10 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
 
     from gptscratch.checkpoint import MODEL_FILE, damaged_file_error, read_config, resolve_checkpoint
     from gptscratch.model import ModelConfig
-    from gptscratch.tokenizer import from_spec
+    from gptscratch.tokenizers import from_spec
+    from gptscratch.tokenizers.hf_bpe import is_hf_spec, spec_folder, tokenizer_files
 
     from .architectures import ARCHITECTURES
-    from .bpe import HF_BPE, tokenizer_files
     from .hf_tokenizer import write_hf_tokenizer
     from .tensorfile import TensorFileWriter
 
@@ -99,9 +99,8 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
         spec = saved["tokenizer"]
         eot_id = spec.get("eot_id")
         tokenizer_written, skipped = False, None
-        if spec.get("name") == HF_BPE:
-            source = Path(spec["path"]) if Path(spec["path"]).is_absolute() else path / spec["path"]
-            for file in tokenizer_files(source):
+        if is_hf_spec(spec):
+            for file in tokenizer_files(spec_folder(spec, path)):
                 shutil.copyfile(file, tmp / file.name)
             tokenizer_written = True
         else:

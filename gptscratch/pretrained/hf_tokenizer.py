@@ -28,9 +28,8 @@ import re
 from pathlib import Path
 
 from gptscratch.atomic import atomic_write_text
-from gptscratch.tokenizer import EOT_TEXT, ByteTokenizer, CharTokenizer, TiktokenTokenizer
-
-from .bpe import bytes_to_unicode, is_hf_spec
+from gptscratch.tokenizers import EOT_TEXT, ByteTokenizer, CharTokenizer, TiktokenTokenizer
+from gptscratch.tokenizers.hf_bpe import bytes_to_unicode, is_hf_spec
 
 
 def _recover_merge(ranks: dict[bytes, int], token: bytes) -> tuple[bytes, bytes] | None:

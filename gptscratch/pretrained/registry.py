@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gptscratch.errors import UsageError
+from gptscratch.errors import CheckpointNotFoundError, GptScratchError, UsageError
 from gptscratch.paths import pretrained_root
 
 
@@ -57,6 +57,18 @@ def get_model(name: str) -> PretrainedModel:
         raise UsageError(f"unknown pretrained model {name!r}; choose one of {', '.join(REGISTRY)} "
                          "(or convert a local folder with `gptscratch pretrained convert HF_DIR`)")
     return REGISTRY[name]
+
+
+def explain_missing_checkpoint(error: GptScratchError) -> GptScratchError:
+    """A checkpoint name that is not found but names a supported model means "download it first".
+
+    gptscratch/checkpoint.py cannot know the supported models (it sits below this package), so it raises a
+    plain CheckpointNotFoundError; every command that accepts a checkpoint passes its errors through here (the
+    CLI does, for all of them). Any other error is returned unchanged."""
+    if isinstance(error, CheckpointNotFoundError) and error.name in REGISTRY:
+        return CheckpointNotFoundError(f"pretrained model {error.name} is not downloaded yet; run `gptscratch "
+                                       f"pretrained download {error.name}` first", name=error.name)
+    return error
 
 
 def converted_path(name: str) -> Path:

@@ -40,7 +40,7 @@ def _same_data(given: str, config: TrainConfig, dataset_name: str | None) -> boo
 
 
 def _same_tokenizer(given: str, config: TrainConfig, recorded_name: str | None) -> bool:
-    from ..tokenizer import ALIASES
+    from ..tokenizers import ALIASES
 
     def canonical(name):
         return None if name is None else ALIASES.get(name.strip().lower(), name.strip().lower())
@@ -104,3 +104,27 @@ def check_resume_flags(checkpoint_dir: Path, config: TrainConfig, settings: dict
         if value != recorded:
             raise UsageError(f"{_flag(name)} {value}{_origin(name)} differs from the run's model ({name} = "
                              f"{recorded!r}): a resumed run keeps its shape; {fix}")
+
+
+def resume_config(run: str | None) -> tuple[Path, TrainConfig]:
+    """The checkpoint folder and saved TrainConfig of a run to resume (None: the most recently trained run)."""
+    path = ckpt.resolve_checkpoint(run)
+    _, state = ckpt.load_trainer_state(path, tensors=False)
+    return path, TrainConfig.from_dict(state["train_config"])
+
+
+def plan_resume(run: str | None, settings: dict, model: dict, budget: dict, *, out: Path | None = None,
+                preset: str | None = None, config_file: Path | None = None) -> tuple[Path, TrainConfig]:
+    """What `train --resume [RUN]` continues: (checkpoint folder, the run's TrainConfig with the new budgets,
+    --debug and --compile applied). Raises UsageError for any other flag that would change the run.
+
+    settings / model / budget: the TrainConfig values, ModelConfig overrides and budgets given on the command
+    line (None = not given); run None: the most recently trained run."""
+    checkpoint_dir, config = resume_config(run)
+    check_resume_flags(checkpoint_dir, config, settings, model, out=out, preset=preset, config_file=config_file)
+    applied = {name: value for name, value in budget.items() if value is not None}
+    if settings.get("debug"):
+        applied["debug"] = True
+    if settings.get("compile") is not None:
+        applied["compile"] = settings["compile"]
+    return checkpoint_dir, config.replace(**applied)

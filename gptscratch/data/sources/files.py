@@ -1,6 +1,6 @@
-"""Where training text comes from: a source string -> a sorted list of documents.
+"""Text files as documents: the builtin corpus, a text file, a folder, a glob.
 
-A *source* is one of:
+A files source is one of:
 
 - `builtin`: the corpus that is always present, needing no download: Python's own
   `pydoc_data.topics` -- the text of the language reference that `help("if")` shows
@@ -13,10 +13,14 @@ A *source* is one of:
 - a glob such as `notes/**/*.md`: every matching file (any extension: the pattern is the
   user's explicit choice), id = the path relative to the glob's fixed prefix folder.
 
+(A file, folder or glob of .jsonl/.json/.parquet/.csv tables is a table source instead: tables.py,
+which reuses this module's listing helpers.)
+
 Documents are listed first (cheap: names and sizes) and read lazily, one at a time, so
 preparing a large folder keeps memory bounded. Reading rejects binary or non-UTF-8 files
 (a NUL byte or a decode failure) with a UsageError naming the file. Ids are stable across
-runs and machines, which is what the hash-based train/val split relies on.
+runs and machines, which is what the hash-based train/val split relies on. Empty files are
+left out; a source whose files are all empty is a UsageError.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ import glob
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gptscratch.data.sources.base import Doc, Source, clean_stem
+from gptscratch.data.splits import assign_splits, hash_split
 from gptscratch.errors import UsageError
 
 BUILTIN = "builtin"
@@ -36,8 +43,8 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 @dataclass(frozen=True)
-class Document:
-    """One document: a stable id, its size in bytes (for progress) and how to read it."""
+class ListedDocument:
+    """One document of a listing (not yet read): a stable id, its size in bytes (for progress) and how to read it."""
 
     doc_id: str
     size: int
@@ -86,16 +93,16 @@ def source_stem(source: str) -> str:
         canonical = _glob_root(canonical)
     path = Path(canonical)
     stem = path.stem if path.is_file() else path.name
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "data"
+    return clean_stem(stem)
 
 
-def list_documents(source: str) -> list[Document]:
+def list_documents(source: str) -> list[ListedDocument]:
     """All documents of a source, sorted by id. Missing paths / no matches raise UsageError."""
     canonical = canonical_source(source)
     if canonical == BUILTIN:
         from pydoc_data.topics import topics
 
-        return [Document(key, len(topics[key].encode("utf-8")), builtin_key=key) for key in sorted(topics)]
+        return [ListedDocument(key, len(topics[key].encode("utf-8")), builtin_key=key) for key in sorted(topics)]
     if is_glob(canonical):
         root = Path(_glob_root(canonical))
         files = [Path(p) for p in glob.glob(canonical, recursive=True) if os.path.isfile(p)]
@@ -115,13 +122,45 @@ def list_documents(source: str) -> list[Document]:
     return documents
 
 
-def source_fingerprint(documents: list[Document]) -> str:
+def source_fingerprint(documents: list[ListedDocument]) -> str:
     """Hash of (id, size, mtime) per document: cheap way to notice a source changed."""
     digest = hashlib.sha256()
     for document in documents:
         mtime = document.mtime_ns or (document.path.stat().st_mtime_ns if document.path is not None else 0)
         digest.update(f"{document.doc_id}\0{document.size}\0{mtime}\n".encode())
     return digest.hexdigest()
+
+
+class FileSource(Source):
+    """builtin / text file / folder / glob (see module docstring); empty files are left out."""
+
+    kind = "files"
+
+    def __init__(self, source: str):
+        self.canonical = canonical_source(source)
+        self.stem = source_stem(source)
+        self.files = [doc for doc in list_documents(source) if doc.size > 0]
+        if not self.files:
+            raise UsageError(f"source {source!r} contains no text (all files are empty); add text to it")
+        self.single_document = len(self.files) == 1
+        self.options = {}
+
+    def fingerprint(self) -> str:
+        return source_fingerprint(self.files)
+
+    def total_bytes(self) -> int:
+        return sum(doc.size for doc in self.files)
+
+    def split_overrides(self) -> dict[str, str]:
+        if len(self.files) < 2:
+            return {}
+        routes = assign_splits([doc.doc_id for doc in self.files])
+        return {doc_id: split for doc_id, split in routes.items() if split != hash_split(doc_id)}
+
+    def documents(self, start: int = 0, resume: dict | None = None) -> Iterator[Doc]:
+        for index in range(start, len(self.files)):
+            file = self.files[index]
+            yield Doc(index, file.doc_id, file.read())
 
 
 def walk_files(folder: Path, prefix: str = ""):
@@ -138,21 +177,21 @@ def walk_files(folder: Path, prefix: str = ""):
                 yield prefix + entry.name, entry
 
 
-def _text_documents_under(folder: Path) -> list[Document]:
+def _text_documents_under(folder: Path) -> list[ListedDocument]:
     documents = []
     for relative, entry in walk_files(folder):
         if entry.name.lower().endswith(TEXT_EXTENSIONS):
             stat = entry.stat()
-            documents.append(Document(relative, stat.st_size, path=Path(entry.path), mtime_ns=stat.st_mtime_ns))
+            documents.append(ListedDocument(relative, stat.st_size, path=Path(entry.path), mtime_ns=stat.st_mtime_ns))
     return documents
 
 
-def _documents(files: list[Path], root: Path) -> list[Document]:
+def _documents(files: list[Path], root: Path) -> list[ListedDocument]:
     documents = []
     for file in files:
         stat = file.stat()
         doc_id = file.relative_to(root).as_posix()
-        documents.append(Document(doc_id, stat.st_size, path=file, mtime_ns=stat.st_mtime_ns))
+        documents.append(ListedDocument(doc_id, stat.st_size, path=file, mtime_ns=stat.st_mtime_ns))
     return sorted(documents, key=lambda document: document.doc_id)
 
 

@@ -9,7 +9,7 @@ BPE. Decoding a token string through the inverse table gives its bytes, and tikt
 
 tiktoken merges the adjacent pair whose *concatenation* has the lowest rank; Hugging Face merges the pair that
 comes first in merges.txt. The two agree when ids grow in merge order (true of GPT-2's files and of anything the
-`tokenizers` trainer writes), which `load_hf_bpe` checks. The text is first split with GPT-2's regex, the same
+`tokenizers` trainer writes), which `load_encoding` checks. The text is first split with GPT-2's regex, the same
 one tiktoken's r50k_base uses.
 
 Added tokens (tokenizer.json "added_tokens" / added_tokens.json) come in two kinds:
@@ -19,8 +19,10 @@ Added tokens (tokenizer.json "added_tokens" / added_tokens.json) come in two kin
   the text *before* BPE (longest match first), so `encode` does the same and encodes the pieces in between.
 
 A checkpoint must be self-contained, so `bundle_files` copies the files into the checkpoint folder and the spec
-refers to them relatively ({"name": "hf-bpe", "path": "tokenizer", ...}); `load_checkpoint` resolves that path
-against the checkpoint folder.
+refers to them relatively ({"name": "hf-bpe", "path": "tokenizer", ...}); `spec_folder` resolves that path
+against the checkpoint folder. `get_tokenizer(folder)` accepts such a folder directly.
+
+tiktoken itself is imported only when a vocabulary is loaded, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gptscratch.errors import TokenizerError
-from gptscratch.tokenizer import EOT_TEXT, TiktokenTokenizer
+
+from .base import EOT_TEXT
+from .tiktoken_bpe import TiktokenTokenizer
 
 HF_BPE = "hf-bpe"
 BUNDLE_DIR = "tokenizer"
@@ -181,14 +185,21 @@ class HfBpeTokenizer(TiktokenTokenizer):
         return {**super().spec(), "path": str(self.folder)}
 
 
+def spec_folder(spec: dict, base_dir: str | Path | None = None) -> Path:
+    """The folder holding an hf-bpe spec's files: its "path", resolved against `base_dir` (the checkpoint folder)
+    when relative."""
+    path = Path(spec.get("path") or "")
+    if path.is_absolute():
+        return path
+    if base_dir is None:
+        raise TokenizerError(f"tokenizer files at relative path {str(path)!r} need the checkpoint folder they "
+                             "belong to; load the model with gptscratch.checkpoint.load_checkpoint")
+    return Path(base_dir) / path
+
+
 def from_hf_spec(spec: dict, base_dir: str | Path | None = None) -> HfBpeTokenizer:
     """Rebuild from a spec; a relative "path" is resolved against `base_dir` (the checkpoint folder)."""
-    path = Path(spec.get("path") or "")
-    if not path.is_absolute():
-        if base_dir is None:
-            raise TokenizerError(f"tokenizer files at relative path {str(path)!r} need the checkpoint folder they "
-                                 "belong to; load the model with gptscratch.checkpoint.load_checkpoint")
-        path = Path(base_dir) / path
+    path = spec_folder(spec, base_dir)
     if not path.is_dir():
         raise TokenizerError(f"tokenizer folder {path} is missing; the checkpoint is incomplete, re-convert it "
                              "with `gptscratch pretrained convert`")
@@ -196,16 +207,15 @@ def from_hf_spec(spec: dict, base_dir: str | Path | None = None) -> HfBpeTokeniz
 
 
 def tokenizer_files(folder: Path) -> list[Path]:
+    """The tokenizer files present in `folder` (the two required ones and any optional ones)."""
     return [folder / name for name in (*REQUIRED_FILES, *OPTIONAL_FILES) if (folder / name).is_file()]
 
 
 def bundle_files(spec: dict, destination: Path, source_base: Path | None = None) -> dict:
     """Copy an hf-bpe tokenizer's files into destination/tokenizer/ and return the spec pointing there."""
-    if spec.get("name") != HF_BPE:
+    if not is_hf_spec(spec):
         return spec
-    source = Path(spec["path"])
-    if not source.is_absolute():
-        source = (source_base or destination) / source
+    source = spec_folder(spec, source_base or destination)
     target = destination / BUNDLE_DIR
     target.mkdir(parents=True, exist_ok=True)
     for file in tokenizer_files(source):
@@ -215,13 +225,12 @@ def bundle_files(spec: dict, destination: Path, source_base: Path | None = None)
 
 
 def looks_like_hf_bpe(folder: str | Path) -> bool:
+    """Does `folder` hold vocab.json + merges.txt?"""
     folder = Path(folder)
     return all((folder / name).is_file() for name in REQUIRED_FILES)
 
 
 def is_hf_spec(spec: dict) -> bool:
+    """Is `spec` the spec of a tokenizer made of files (whose folder must travel with it)?"""
     return isinstance(spec, dict) and spec.get("name") == HF_BPE
 
-
-__all__ = ["HF_BPE", "HfBpeTokenizer", "bundle_files", "bytes_to_unicode", "from_hf_spec",
-                          "load_encoding", "looks_like_hf_bpe", "tokenizer_files"]

@@ -1,0 +1,95 @@
+"""Tokenizers: text <-> integer ids, behind one small interface, and the registry that builds them by name.
+
+One module per kind, all implementing `base.Tokenizer` (ids 0..vocab_size-1, one end-of-text id):
+
+    base.py          the interface, EOT_TEXT, the invalid-id error
+    byte.py          "byte": the 256 UTF-8 byte values + EOT (vocabulary 257); any text works
+    char.py          "char": one id per character of a corpus; the vocabulary travels in the spec
+    tiktoken_bpe.py  OpenAI's encodings run by tiktoken ("cl100k_base", "r50k_base" = "gpt2", ...), offline-aware
+    hf_bpe.py        "hf-bpe": a pretrained model's own vocab.json + merges.txt, run by tiktoken
+
+This file is the registry: `get_tokenizer(name)` builds one from what a user types (`--tokenizer`), and
+`from_spec(spec)` rebuilds one from what a dataset manifest or a checkpoint recorded. `TOKENIZER_NAMES` is the
+single list of names the command line offers (its help and guided mode read it). Importing this package loads
+no tiktoken: the encodings are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from gptscratch.errors import TokenizerError, UsageError
+
+from .base import EOT_TEXT, Tokenizer
+from .byte import ByteTokenizer
+from .char import CharTokenizer
+from .hf_bpe import HF_BPE, HfBpeTokenizer, from_hf_spec, looks_like_hf_bpe
+from .tiktoken_bpe import TIKTOKEN_NAMES, TiktokenTokenizer
+
+DEFAULT_TOKENIZER = "cl100k_base"
+# What `--tokenizer` accepts by name (besides ALIASES and a folder holding vocab.json + merges.txt).
+TOKENIZER_NAMES: tuple[str, ...] = ("byte", "char", *TIKTOKEN_NAMES)
+ALIASES = {"gpt2": "r50k_base"}  # same 50257-token vocabulary and ids
+
+
+def describe_names() -> str:
+    """The names for help texts, aliases in parentheses: "byte, char, cl100k_base, r50k_base (gpt2), ..."."""
+    aliases = {target: alias for alias, target in ALIASES.items()}
+    return ", ".join(f"{name} ({aliases[name]})" if name in aliases else name for name in TOKENIZER_NAMES)
+
+
+def canonical_name(name: str) -> str:
+    """Resolve aliases ("gpt2" -> "r50k_base"); unknown names raise UsageError listing the choices."""
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in TOKENIZER_NAMES:
+        raise UsageError(f"unknown tokenizer {name!r}; choose one of: {describe_names()}")
+    return key
+
+
+def get_tokenizer(name: str = DEFAULT_TOKENIZER, texts: Iterable[str] | None = None) -> Tokenizer:
+    """Build a tokenizer by name (or from a folder holding vocab.json + merges.txt); "char" needs `texts`."""
+    if name.strip().lower() not in (*TOKENIZER_NAMES, *ALIASES) and os.path.isdir(os.path.expanduser(name)):
+        if not looks_like_hf_bpe(name):
+            raise UsageError(f"{name} is not a tokenizer folder (vocab.json + merges.txt); pass one, or a name: "
+                             f"{describe_names()}")
+        return HfBpeTokenizer(name)
+    if name == HF_BPE:
+        raise UsageError("an hf-bpe tokenizer is made of files: pass its folder (vocab.json + merges.txt), e.g. "
+                         "the tokenizer/ folder of a converted checkpoint")
+    key = canonical_name(name)
+    if key == "byte":
+        return ByteTokenizer()
+    if key == "char":
+        if texts is None:
+            raise UsageError("the char tokenizer is built from a corpus; prepare a dataset with --tokenizer char")
+        return CharTokenizer.from_texts(texts)
+    return TiktokenTokenizer.named(key)
+
+
+def from_spec(spec: dict, base_dir: str | os.PathLike | None = None) -> Tokenizer:
+    """Rebuild a tokenizer from `Tokenizer.spec()` and check it has the recorded vocabulary size.
+
+    base_dir: the folder a spec's relative file paths refer to (a checkpoint folder for "hf-bpe").
+    """
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise TokenizerError(f"invalid tokenizer spec {spec!r}; it must be a dict with a 'name' (re-prepare the data)")
+    if spec["name"] == HF_BPE:
+        tokenizer: Tokenizer = from_hf_spec(spec, base_dir)
+    elif spec["name"] == "char":
+        tokenizer = CharTokenizer(spec.get("chars") or [])
+    else:
+        tokenizer = get_tokenizer(spec["name"])
+    expected = spec.get("vocab_size")
+    if expected is not None and expected != tokenizer.vocab_size:
+        raise TokenizerError(
+            f"tokenizer {spec['name']} has {tokenizer.vocab_size} ids but the spec records {expected}; "
+            "the files were made with a different tokenizer version, re-prepare them"
+        )
+    return tokenizer
+
+
+__all__ = ["ALIASES", "DEFAULT_TOKENIZER", "EOT_TEXT", "TOKENIZER_NAMES", "ByteTokenizer", "CharTokenizer",
+           "HfBpeTokenizer", "TiktokenTokenizer", "Tokenizer", "canonical_name", "describe_names", "from_spec",
+           "get_tokenizer"]

@@ -1,0 +1,55 @@
+"""The tokenizer interface every kind implements: text <-> integer ids, with one end-of-text id.
+
+Every tokenizer maps text to ids 0..vocab_size-1 and reserves one end-of-text (EOT) id that separates documents
+in the training stream. The contract the rest of gptscratch relies on:
+
+- `encode` treats "<|endoftext|>" in the input as ordinary text, never as the special token, so a document that
+  happens to contain that string cannot forge a document boundary.
+- `decode_bytes` exists for streaming output: byte-level ids can split a UTF-8 sequence, so a streamer
+  accumulates bytes and decodes only complete characters.
+- EOT decodes to the text "<|endoftext|>" in every tokenizer.
+- `spec()` is plain JSON that `gptscratch.tokenizers.from_spec` turns back into the same tokenizer; it travels
+  in dataset manifests and checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from gptscratch.errors import TokenizerError
+
+EOT_TEXT = "<|endoftext|>"
+
+
+class Tokenizer:
+    """Interface shared by all tokenizers (see module docstring)."""
+
+    name: str
+    vocab_size: int
+    eot_id: int
+
+    def encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.encode(text) for text in texts]
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def spec(self) -> dict:
+        return {"name": self.name, "vocab_size": self.vocab_size, "eot_id": self.eot_id}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, vocab_size={self.vocab_size})"
+
+
+def invalid_id_error(token: int, tokenizer: Tokenizer) -> TokenizerError:
+    """The one-line error for decoding an id outside the tokenizer's vocabulary."""
+    return TokenizerError(
+        f"token id {token} is not valid for the {tokenizer.name} tokenizer (ids 0..{tokenizer.vocab_size - 1}); "
+        "decode ids produced with the same tokenizer"
+    )
