@@ -1,4 +1,4 @@
-"""Choosing the compute device.
+"""Choosing the compute device, and the facts about this machine that speed decisions are keyed by.
 
 `resolve_device` turns a user request into a concrete torch device string:
 
@@ -6,12 +6,19 @@
     "cpu"          ->  "cpu"
     "cuda", "cuda:N", "mps"  ->  itself, if available; otherwise UsageError naming the fix
 
-torch is imported inside the function so that importing this module (and the CLI) stays cheap.
+`machine_key(device)` names the hardware and software a measured speed depends on (processor model, cores
+torch uses, torch version; the GPU's name on CUDA): gptscratch.accel caches what it measured under it. Nothing
+here *decides* anything from CPU flags — machines with the same flags differ by 25× on the same operation, so
+decisions are measured (see gptscratch/accel/).
+
+torch is imported inside the functions so that importing this module (and the CLI) stays cheap.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import platform
 
 from gptscratch.errors import UsageError
 
@@ -82,3 +89,42 @@ def resolve_device(requested: str | None = None) -> str:
             "use --device cpu (or auto)"
         )
     return "mps"
+
+
+@functools.cache
+def cpu_model() -> str:
+    """The processor's model name ("AMD EPYC", "Intel(R) Xeon(R) Platinum 8480+", ...), or what platform knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown cpu"
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The processor's feature flags (Linux; empty elsewhere). For reports only, never for decisions."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def machine_key(device: str) -> str:
+    """What a measured speed on `device` depends on: hardware, the threads torch uses, and torch's version."""
+    import torch
+
+    if device.startswith("cuda"):
+        hardware = torch.cuda.get_device_name(torch.device(device))
+    elif device == "mps":
+        hardware = f"mps on {cpu_model()}"
+    else:
+        hardware = f"{cpu_model()} ({len(cpu_flags())} flags), {torch.get_num_threads()} threads"
+    return f"{hardware} | torch {torch.__version__}"

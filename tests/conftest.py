@@ -34,11 +34,19 @@ HERMETIC_ENV = {
 }
 
 
+@pytest.fixture(scope="session")
+def shared_measurements(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One measurements file for the whole session: what gptscratch.accel timed on this machine (which precision
+    trains or decodes a shape faster) is a fact about the machine, so tests share it instead of re-timing."""
+    return tmp_path_factory.mktemp("accel") / "measurements.json"
+
+
 @pytest.fixture(autouse=True)
-def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_measurements: Path) -> Path:
     """Point GPTSCRATCH_HOME at a per-test folder and force offline, CPU-only behaviour."""
     home = tmp_path / "gptscratch-home"
     monkeypatch.setenv("GPTSCRATCH_HOME", str(home))
+    monkeypatch.setenv("GPTSCRATCH_MEASUREMENTS", str(shared_measurements))
     for name, value in HERMETIC_ENV.items():
         monkeypatch.setenv(name, value)
     return home

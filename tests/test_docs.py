@@ -248,3 +248,88 @@ def test_source_links_keep_code_blocks_and_map_anchors_to_lines():
     assert f"[c]({target}#__codelineno-0-{forward_line})" in out
     assert f"[d]({target})" in out and "[e](02-positions.md)" in out
     assert "[f](../../gptscratch/model/attention.py)" in out  # inside a code block: shown as written
+
+
+# docs/hooks/mermaid_local.py: the diagrams are drawn by a copy of Mermaid served from the site, never a CDN.
+MERMAID_SCRIPT = re.compile(r'<script src="([^"]*mermaid\.min\.js)"></script>')
+MATERIAL_SCRIPT = re.compile(r'<script src="[^"]*assets/javascripts/bundle\.[0-9a-f]+\.min\.js"></script>')
+DIAGRAM = re.compile(r'<pre class="mermaid">')
+CDN = re.compile(r"unpkg\.com|jsdelivr\.net|cdnjs\.|esm\.sh|mermaid@\d", re.IGNORECASE)
+
+
+def _mermaid_hook():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mermaid_local", DOCS / "hooks" / "mermaid_local.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_built_pages_load_mermaid_from_the_site_itself(built_site):
+    import hashlib
+
+    diagram_pages = []
+    for page in sorted(built_site.rglob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        where = page.relative_to(built_site)
+        assert not CDN.search(html), f"{where} refers to a CDN: {CDN.search(html).group(0)}"
+        if not DIAGRAM.search(html):
+            continue
+        diagram_pages.append(where)
+        script, material = MERMAID_SCRIPT.search(html), MATERIAL_SCRIPT.search(html)
+        assert script and material, f"{where}: a diagram but no local Mermaid script (or no Material bundle)"
+        assert script.start() < material.start(), f"{where}: Mermaid must load before Material looks for it"
+        local = (page.parent / script.group(1)).resolve()
+        assert local.is_file() and local.is_relative_to(built_site.resolve()), f"{where}: {script.group(1)} missing"
+        assert hashlib.sha256(local.read_bytes()).hexdigest() == _mermaid_hook().SHA256
+    lessons = {p.parts[1] for p in diagram_pages if p.parts[0] == "lessons"}
+    assert len(lessons) == 13, f"every lesson has a diagram; pages with one: {diagram_pages}"
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="needs a headless Chromium (Debian: apt-get install chromium)")
+def test_diagrams_render_with_the_network_cut(built_site, tmp_path):
+    """Open a lesson in headless Chromium, served from localhost, with every other address unreachable.
+
+    Material replaces a `<pre class="mermaid">` by a `<div class="mermaid">` only after `mermaid.render` has
+    returned the SVG (which it puts in a closed shadow root, invisible to --dump-dom); when Mermaid cannot be
+    loaded the `<pre>` stays, showing the diagram's source text. Both are checked, and that the page fetched
+    the local copy."""
+    import functools
+    import http.server
+    import threading
+
+    requested = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):
+            requested.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(Handler, directory=str(built_site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = "lessons/02-positions/"
+        source = (built_site / page / "index.html").read_text(encoding="utf-8")
+        diagrams = len(DIAGRAM.findall(source))
+        assert diagrams >= 1
+        result = subprocess.run(
+            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+             "--proxy-server=127.0.0.1:9",  # any address but localhost (never proxied) is unreachable
+             "--virtual-time-budget=20000", "--dump-dom", f"http://127.0.0.1:{server.server_port}/{page}"],
+            check=False, capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    dom = result.stdout
+    assert result.returncode == 0 and "</html>" in dom, result.stderr[-2000:]
+    assert any(path.endswith("/mermaid/mermaid.min.js") for path in requested), requested
+    assert "flowchart TB" not in dom, "the diagram's source text is still on the page: Mermaid did not draw it"
+    assert dom.count('<div class="mermaid">') == diagrams

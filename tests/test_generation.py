@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from gptscratch.generation import SamplingConfig, TextStream, generate_ids, sample_next, top_k_filter, top_p_filter
 from gptscratch.model import GPT, ModelConfig
-from gptscratch.tokenizer import get_tokenizer
+from gptscratch.tokenizers import get_tokenizer
 
 torch.set_num_threads(1)
 

@@ -7,7 +7,7 @@ import torch
 from gptscratch.generation import Decoder, SamplingConfig, StopMatcher, apply_repetition_penalty, generate_batch
 from gptscratch.generation.completion import Completion, GenerationSettings, Piece, stream_completions
 from gptscratch.model import GPT, ModelConfig
-from gptscratch.tokenizer import get_tokenizer
+from gptscratch.tokenizers import get_tokenizer
 
 torch.set_num_threads(1)
 GREEDY = SamplingConfig(temperature=0)

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from gptscratch import manual
 from gptscratch.errors import UsageError
-from gptscratch.model import GPT, ModelConfig
+from gptscratch.model import GPT, ModelConfig, causal_mask
+from gptscratch.model.embeddings import RotaryEmbedding
 from gptscratch.training.optimizer import build_optimizer
 
 torch.set_num_threads(1)
@@ -57,7 +58,7 @@ def test_activation_gradcheck(name, reference):
 def test_causal_attention_gradcheck(query_len, key_len):
     q, k, v = rand(2, 2, query_len, 3), rand(2, 2, key_len, 3), rand(2, 2, key_len, 3)
     assert torch.autograd.gradcheck(manual.CausalAttentionFunction.apply, (q, k, v))
-    allowed = manual.attention.causal_allowed(query_len, key_len)
+    allowed = causal_mask(query_len, key_len)
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
     torch.testing.assert_close(manual.causal_attention(q, k, v), expected)
 
@@ -87,8 +88,7 @@ def test_cross_entropy_gradcheck_and_ignore_index():
 
 def test_rotary_gradcheck_partial():
     x = rand(2, 2, 5, 6)
-    inv_freq = 1.0 / (10000 ** (torch.arange(0, 4, 2, **D64) / 4))    # 4 of the 6 dimensions rotate
-    cos, sin = manual.rotary.rotary_angles(torch.arange(5), inv_freq, torch.float64)
+    cos, sin = RotaryEmbedding(4)(torch.arange(5), torch.float64)     # 4 of the 6 dimensions rotate
     assert torch.autograd.gradcheck(lambda x: manual.RotaryFunction.apply(x, cos, sin), (x,))
 
 
@@ -186,16 +186,8 @@ def test_dropout_is_refused_with_the_fix():
         manual.loss(model, x, y)
 
 
-# -- `gptscratch train --manual-backward` (wired by the training code; skipped until it exists) ---------------
-def _manual_flag_wired() -> bool:
-    from dataclasses import fields
-
-    from gptscratch.training import TrainConfig
-    return "manual_backward" in {f.name for f in fields(TrainConfig)}
-
-
+# -- `gptscratch train --manual-backward` ---------------------------------------------------------------------
 @pytest.mark.slow  # three small CLI training runs
-@pytest.mark.skipif(not _manual_flag_wired(), reason="TrainConfig.manual_backward not wired yet (lead)")
 def test_cli_train_with_manual_backward_matches_autograd(run_cli, tmp_path):
     import json
 

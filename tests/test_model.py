@@ -96,15 +96,19 @@ def test_sdpa_equals_explicit_attention():
     assert weights[0, 0].triu(1).abs().max() == 0  # no weight on the future
 
 
-def test_attention_module_paths_agree_and_return_weights():
+def test_attention_module_fused_and_written_out_paths_agree():
+    """Observing hook_pattern switches the module to the written-out formula; the output must not change."""
     config = ModelConfig(vocab_size=11, context_length=16, n_layer=1, n_head=4, d_model=32)
     torch.manual_seed(0)
     attn = CausalSelfAttention(config).eval()
-    x, positions = torch.randn(2, 12, 32), torch.arange(12)
-    fused, none = attn(x, positions)
-    explicit, weights = attn(x, positions, need_weights=True)
-    assert none is None and weights.shape == (2, 4, 12, 12)
+    x = torch.randn(2, 12, 32)
+    fused = attn(x)
+    seen = {}
+    with attn.hook_pattern.register_forward_hook(lambda m, i, o: seen.setdefault("weights", o)):
+        explicit = attn(x)
+    assert seen["weights"].shape == (2, 4, 12, 12)
     torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=0)
+    assert not attn.hook_pattern.has_hooks   # the handle's removal is counted
 
 
 def test_causal_mask_with_offset():

@@ -122,17 +122,3 @@ def test_tiny_model_learns_below_unigram_baseline(tmp_path):
     unigram = -(p * p.log()).sum().item()
     assert result.val_loss < unigram - 1.0, (result.val_loss, unigram)
     assert math.isfinite(result.tokens_per_second) and result.tokens_per_second > 0
-
-
-def test_cpu_auto_precision_follows_the_measured_width_thresholds(monkeypatch):
-    """auto: fp32 without native bf16; with avx512_bf16 alone bf16 from width 256; with AMX from 128."""
-    from gptscratch.training import precision
-
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
-    assert precision.resolve_precision("auto", "cpu", 1024) == "fp32"
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(precision, "cpu_has_amx", lambda: False)
-    assert [precision.resolve_precision("auto", "cpu", w) for w in (128, 256)] == ["fp32", "bf16"]
-    monkeypatch.setattr(precision, "cpu_has_amx", lambda: True)
-    assert [precision.resolve_precision("auto", "cpu", w) for w in (64, 128)] == ["fp32", "bf16"]
-    assert precision.resolve_precision("fp32", "cpu", 4096) == "fp32"  # an explicit choice always wins

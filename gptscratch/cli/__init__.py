@@ -20,6 +20,7 @@ from typing import Annotated, Optional
 import typer
 
 from gptscratch import __version__
+from gptscratch.accel import ENV_ACCEL
 from gptscratch.cli import info as info_cli
 from gptscratch.cli.render import print_error
 from gptscratch.cli.settings import SETTINGS
@@ -58,6 +59,14 @@ def root(
         bool, typer.Option("--quiet", "-q", help="Only results on stdout; no logs or progress.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    no_accel: Annotated[
+        bool,
+        typer.Option(
+            "--no-accel",
+            help="Run only the model's own code with PyTorch's kernels: no measured speed-ups, auto precision "
+                 "is fp32 on CPU (for stepping through the model in a debugger). Also GPTSCRATCH_ACCEL=0.",
+        ),
+    ] = False,
     version: Annotated[
         Optional[bool],  # noqa: UP007 - typer inspects the annotation at runtime on 3.10 too
         typer.Option(
@@ -70,6 +79,8 @@ def root(
     # command actually needs the device.
     SETTINGS.update(device=device, quiet=quiet, debug=debug)
     check_device_name(device)
+    if no_accel:  # the environment is the one switch gptscratch.accel reads (and torchrun children inherit)
+        os.environ[ENV_ACCEL] = "0"
     if ctx.invoked_subcommand is None:
         from gptscratch.cli.guided import run_guided
 
@@ -166,7 +177,7 @@ def _hard_exit(code) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = train_cli.with_bare_resume(list(sys.argv[1:] if argv is None else argv))
     SETTINGS.update()
     command = typer.main.get_command(app)
     stdout_was_pipe = _is_pipe(sys.stdout)
@@ -186,6 +197,9 @@ def _main(argv: list[str] | None) -> None:
     except GptScratchError as error:
         if _debug_requested(args):
             traceback.print_exc()
+        from gptscratch.pretrained.registry import explain_missing_checkpoint  # `gpt2` not found: how to get it
+
+        error = explain_missing_checkpoint(error)
         print_error(" ".join(str(error).split()))
         sys.exit(error.exit_code)
     except KeyboardInterrupt:

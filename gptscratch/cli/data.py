@@ -21,9 +21,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table, warn
+from gptscratch.tokenizers import describe_names
 
-TOKENIZER_HELP = ("Tokenizer: cl100k_base, r50k_base (gpt2), p50k_base, o200k_base, byte, char "
-                  "(default: byte for local text, cl100k_base for fineweb-edu and hf:, the task vocabulary for task:).")
+TOKENIZER_HELP = (f"Tokenizer: {describe_names()} (default: byte for local text, cl100k_base for fineweb-edu and "
+                  "hf:, the task vocabulary for task:).")
 SOURCE_HELP = ("'builtin' (Python's reference docs, no download), a text file, folder or quoted glob, .jsonl/.json/"
                ".parquet/.csv files, fineweb-edu[:CONFIG], hf:ORG/NAME[:CONFIG], or task:counting / task:digit-ops.")
 

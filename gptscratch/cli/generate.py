@@ -122,12 +122,9 @@ def generate(
 
 
 def _load(checkpoint: str | None, dtype: str):
-    from gptscratch.checkpoint import load_checkpoint
-    from gptscratch.generation.precision import resolve_inference_dtype, torch_dtype
+    from gptscratch.generation.precision import load_for_inference
 
-    device = announce_device()
-    chosen = resolve_inference_dtype(dtype, device)
-    loaded = load_checkpoint(checkpoint, device=device, dtype=torch_dtype(chosen) if chosen != "fp32" else None)
+    loaded, chosen = load_for_inference(checkpoint, announce_device(), dtype)
     log(f"checkpoint: {loaded.path}")
     log(f"dtype: {chosen}")
     return loaded.model, loaded.tokenizer

@@ -30,10 +30,10 @@ from rich.prompt import Confirm, Prompt
 from rich.text import Text
 
 from gptscratch.cli.settings import SETTINGS
+from gptscratch.tokenizers import TOKENIZER_NAMES
 
 # Menu order (the learning order); registered commands not listed here follow, alphabetically.
 MENU_ORDER = ("train", "generate", "eval", "evaluate", "interpret", "data", "pretrained")
-TOKENIZERS = ("byte", "char", "cl100k_base", "r50k_base", "p50k_base", "o200k_base")
 SIZES = ("tiny", "mini", "small", "medium")
 SAMPLING_PRESETS = ("creative", "balanced", "precise")
 
@@ -108,7 +108,7 @@ def train_flow(command, q: Questions) -> list[str]:
         if budget.strip():
             args += ["--max-time", budget.strip()]
     else:
-        tokenizer = q.ask(f"Tokenizer ({', '.join(TOKENIZERS)})", "byte")
+        tokenizer = q.ask(f"Tokenizer ({', '.join(TOKENIZER_NAMES)})", "byte")
         size = Prompt.ask("Model size", choices=list(SIZES), default="mini", console=q.console)
         budget = q.ask("Time budget (e.g. 90s, 5m)", "5m")
         args = ["train", "--data", data, "--tokenizer", tokenizer, "--size", size, "--max-time", budget]

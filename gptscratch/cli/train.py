@@ -13,12 +13,31 @@ from typing import Annotated, Optional
 
 import typer
 
+from gptscratch.cli.model_options import model_options
 from gptscratch.cli.render import log, print_json, progress_callback, show, table, warn
 from gptscratch.cli.settings import SETTINGS, announce_device
+from gptscratch.tokenizers import describe_names
 
 app = typer.Typer(help="Train a GPT from scratch (or resume a run); list and plot runs.", no_args_is_help=False)
 
 Opt = typer.Option
+RESUME_LATEST = ":latest"   # what a bare `--resume` stands for
+
+
+def with_bare_resume(args: list[str]) -> list[str]:
+    """`train --resume` with no value (last, or followed by another option) means the most recent run: give it
+    the value that says so. (Typer's parser has no options with optional values, so the CLI's entry point
+    rewrites the arguments before parsing.)"""
+    if "train" not in args:
+        return args
+    out, after_train = [], False
+    for index, arg in enumerate(args):
+        out.append(arg)
+        after_train = after_train or arg == "train"
+        following = args[index + 1] if index + 1 < len(args) else None
+        if after_train and arg == "--resume" and (following is None or following.startswith("-")):
+            out.append(RESUME_LATEST)
+    return out
 
 
 def _render_event(callback, event: dict) -> None:
@@ -51,20 +70,14 @@ def _render_event(callback, event: dict) -> None:
 
 
 @app.callback(invoke_without_command=True)
+@model_options
 def train(
     ctx: typer.Context,
     preset: Annotated[Optional[str], Opt(help="Recipe: quick (CPU, ~2 min), medium or full (FineWeb-Edu, one GPU).")] = None,
     config_file: Annotated[Optional[Path], Opt("--config", help="Recipe file (.toml/.yaml) of these settings; flags override it.")] = None,
     data: Annotated[Optional[str], Opt(help="Prepared dataset name, or a source: builtin, fineweb-edu, a file, folder or glob.")] = None,
-    tokenizer: Annotated[Optional[str], Opt(help="byte, char, cl100k_base, r50k_base, p50k_base, o200k_base.")] = None,
+    tokenizer: Annotated[Optional[str], Opt(help=f"{describe_names()}.")] = None,
     size: Annotated[Optional[str], Opt("--size", "--model-size", help="Named model shape: tiny, mini, small, medium, gpt2.")] = None,
-    n_layer: Annotated[Optional[int], Opt(help="Transformer blocks.")] = None,
-    n_head: Annotated[Optional[int], Opt(help="Attention heads per block.")] = None,
-    d_model: Annotated[Optional[int], Opt(help="Width of the residual stream.")] = None,
-    d_ff: Annotated[Optional[int], Opt(help="Feed-forward hidden width (default 4 × d_model).")] = None,
-    context_length: Annotated[Optional[int], Opt(help="Tokens the model attends over.")] = None,
-    dropout: Annotated[Optional[float], Opt(help="Dropout probability.")] = None,
-    positional: Annotated[Optional[str], Opt(help="learned, sinusoidal or rope.")] = None,
     init_from: Annotated[Optional[str], Opt(help="Start from these weights: a run/checkpoint folder, run name or pretrained name.")] = None,
     batch_size: Annotated[Optional[int], Opt(help="Sequences per micro-batch (per process).")] = None,
     grad_accum: Annotated[Optional[int], Opt(help="Micro-batches per optimizer step (in total over all processes).")] = None,
@@ -89,15 +102,16 @@ def train(
     manual_backward: Annotated[bool, Opt("--manual-backward", help="Backpropagate with the hand-written layer backwards in gptscratch/manual (fp32; slower, for learning).")] = False,
     debug: Annotated[bool, Opt("--debug", help="Anomaly detection + per-step gradient/activation stats (slow).")] = False,
     out: Annotated[Optional[Path], Opt(help="Run folder (default: a new folder in the cache).")] = None,
-    resume: Annotated[Optional[str], Opt(help="Continue the run in this folder (or run name).")] = None,
+    resume: Annotated[Optional[str], Opt(metavar="[RUN]", help="Continue a run: its folder or name; alone, the most recent run.")] = None,
     dry_run: Annotated[bool, Opt("--dry-run", help="Show the effective config, size, memory and FLOPs; train nothing.")] = False,
     json_output: Annotated[bool, Opt("--json", help="Print the result as JSON on stdout.")] = False,
+    model: dict | None = None,
 ) -> None:
     """Train a GPT. Example: gptscratch train --preset quick"""
     if ctx.invoked_subcommand is not None:
         return
-    from gptscratch.training import (load_config_file, parse_count, parse_duration, preset_config, resume_config,
-                                     train as run_training)
+    from gptscratch.training import parse_count, parse_duration, plan_new_run, plan_resume
+    from gptscratch.training import train as run_training
 
     if int(os.environ.get("RANK", "0") or 0) > 0:  # torchrun: only rank 0 speaks
         SETTINGS.quiet = True
@@ -110,30 +124,19 @@ def train(
                     eval_batches=eval_batches, sample_tokens=sample_tokens, save_every=save_every,
                     log_every=log_every, seed=seed, precision=precision, compile=compile_model,
                     debug=debug or None, manual_backward=manual_backward or None)
-    model = dict(n_layer=n_layer, n_head=n_head, d_model=d_model, d_ff=d_ff, context_length=context_length,
-                 dropout=dropout, positional=positional)
     if resume is not None:
-        from gptscratch.training.resume import check_resume_flags
-
-        checkpoint_dir, config = resume_config(resume)
-        # Flags that would change what the run computes cannot apply to it: refused, not silently ignored.
-        check_resume_flags(checkpoint_dir, config, settings, model, out=out, preset=preset, config_file=config_file)
-        config = config.replace(**{k: v for k, v in budget.items() if v is not None}, **({"debug": True} if debug else {}),
-                                **({"compile": compile_model} if compile_model is not None else {}))
+        checkpoint_dir, config = plan_resume(None if resume == RESUME_LATEST else resume, settings, model, budget,
+                                             out=out, preset=preset, config_file=config_file)
+        label = None
+        if resume == RESUME_LATEST:
+            log(f"resuming the most recent run: {checkpoint_dir.parent}")
     else:
-        checkpoint_dir, file_values = None, None
-        if init_from and not tokenizer:
-            from gptscratch.training.init_from import checkpoint_tokenizer_name
-            settings["tokenizer"] = checkpoint_tokenizer_name(init_from)
-        if config_file is not None:
-            file_values = load_config_file(config_file)
-        config = preset_config(preset, file_values, model={k: v for k, v in model.items() if v is not None},
-                               **settings, **budget)
+        checkpoint_dir = None
+        config, label = plan_new_run(preset, config_file, settings, model, budget)
     device = announce_device()
     if dry_run:
         _show_plan(config, device, json_output)
         return
-    label = None if resume is not None else preset or (file_values or {}).get("preset")
     with progress_callback("train") as callback:
         result = run_training(config, device=device, run_dir=out, resume_from=checkpoint_dir, label=label,
                               progress=lambda event: _render_event(callback, event))

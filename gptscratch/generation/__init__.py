@@ -1,6 +1,6 @@
 """Generation: sampling strategies (sampling.py), named presets (presets.py), the batched cached decoding loop
-(engine.py), text-level completion with stop strings and timing (completion.py, text.py), the choice of inference
-precision (precision.py) and the flat one-row decoding step that batch-1 generation runs on (fast_decode.py)."""
+(engine.py), text-level completion with stop strings and timing (completion.py, text.py) and the choice of
+inference precision (precision.py). Faster one-row kernels come from gptscratch/accel/decoding.py."""
 
 from .engine import Decoder, generate_batch, generate_ids
 from .presets import COMPARE_STRATEGIES, DEFAULT_PRESET, PRESETS

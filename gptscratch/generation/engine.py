@@ -21,9 +21,9 @@ mask-free attention path runs. Tests check that batched generation gives the sam
 Randomness: each row draws from its own torch.Generator seeded with seed + k (k = sample number), so prompt b
 samples the same text whether it is generated alone or in a batch, and K samples of one prompt differ.
 
-One row (one prompt, one sample) decodes through fast_decode.py: the same step as the model's forward, written
-flat on the model's tensors with matrix-vector products, which is what batch-1 speed needs; batches, hooked models
-and post-norm models use the model's forward.
+One row (one prompt, one sample) with a cache decodes with the kernels of gptscratch/accel/decoding.py: the
+model's own forward, with each one-row matrix product computed by the kernel this machine streams fastest
+(measured once). `--no-accel` (GPTSCRATCH_ACCEL=0) makes every step PyTorch's default kernels.
 
 Sliding window: a model attends over at most `context_length` tokens. When the cache is full, every row keeps
 the most recent half of its text, the cache is re-filled from it (one prefill) and decoding continues — long
@@ -33,11 +33,13 @@ tokens.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import torch
 
-from .fast_decode import FastDecoder, supports
+from ..accel.decoding import decoding_kernels
+from ..model import kernels
 from .sampling import SamplingConfig, apply_repetition_penalty, sample_next
 
 PAD_ID = 0  # any valid id: padded positions are masked out and their outputs never read
@@ -91,8 +93,8 @@ class Decoder:
                 generator.manual_seed(seed + k) if seed is not None else generator.seed()
                 self.generators.append(generator)
         self.cache = model.new_kv_cache(batch=len(prompts)) if use_cache else None
-        # One row with a cache: decode through the flat matrix-vector path (fast_decode.py).
-        self.fast = FastDecoder(model) if len(self.rows) == 1 and use_cache and supports(model) else None
+        # One row with a cache: one-row products through the fastest kernel measured here (accel/decoding.py).
+        self.step_kernels = decoding_kernels(model) if len(self.rows) == 1 and use_cache else None
         self.real: torch.Tensor | None = None      # (rows, cache slots) True where a slot holds a real token
         self.next_positions: torch.Tensor | None = None
         self.seen = None
@@ -161,8 +163,6 @@ class Decoder:
             self.logits = self._prefill([row[-self.context:] for row in self.rows])
         elif self.cache.length >= self.cache.max_len:
             self.logits = self._prefill([row[-(self.context // 2):] for row in self.rows])  # slide
-        elif self.fast is not None and self.real is None and not self.fast.hooked():
-            self.logits = self.fast.step(tokens[0], self.cache)
         else:
             idx = torch.tensor(tokens, device=self.device).unsqueeze(1)      # (rows, 1)
             positions = mask = None
@@ -171,7 +171,9 @@ class Decoder:
                 self.real[:, slot] = True
                 positions, mask = self.next_positions, self.real[:, None, None, : slot + 1]
                 self.next_positions = self.next_positions + 1
-            logits, _ = self.model(idx, kv_cache=self.cache, positions=positions, mask=mask)
+            step_kernels = kernels.use(self.step_kernels) if self.step_kernels else contextlib.nullcontext()
+            with step_kernels:
+                logits, _ = self.model(idx, kv_cache=self.cache, positions=positions, mask=mask)
             self.logits = logits[:, -1]
 
 

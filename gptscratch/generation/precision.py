@@ -1,13 +1,14 @@
-"""Which dtype to run inference in: fp32, or bf16 where the hardware makes it pay.
+"""Which dtype to run inference in: fp32, or bf16 where it is faster on this machine.
 
 Decoding one token at a time (batch 1) is bound by reading the weights from memory: every step reads all of
-them once for a handful of FLOPs each. bf16 halves the bytes (2 instead of 4 per weight), so where the hardware
-has native bf16 arithmetic it is close to 2× faster; greedy output agrees with fp32 almost everywhere (tested:
-tests/test_generation_engine.py). Unlike training there is no mixed precision here: the weights themselves are
-cast, the cache is kept in the same dtype.
+them once for a handful of FLOPs each. bf16 halves the bytes (2 instead of 4 per weight), so it is often close
+to 2× faster — but not everywhere, so on CPU it is measured (gptscratch/accel/precision.py, remembered per
+machine and model shape). Greedy output agrees with fp32 almost everywhere (tests/test_generation_engine.py).
+Unlike training there is no mixed precision here: the weights themselves are cast, the cache is kept in the
+same dtype.
 
-"auto": bf16 on CUDA when supported, on CPU only when the processor has native bf16 instructions (avx512_bf16 /
-amx_bf16, see gptscratch.training.precision.cpu_has_native_bf16), fp32 otherwise (MPS included).
+"auto": bf16 on CUDA when supported; on CPU the measured faster of the two (fp32 when accel is switched off
+with --no-accel, or when no model shape is known); fp32 on MPS.
 """
 
 from __future__ import annotations
@@ -15,18 +16,37 @@ from __future__ import annotations
 INFERENCE_DTYPES = ("auto", "bf16", "fp32")
 
 
-def resolve_inference_dtype(requested: str, device: str) -> str:
-    """'auto' | 'bf16' | 'fp32' → 'bf16' or 'fp32' for `device`. ValueError for an unknown name."""
+def resolve_inference_dtype(requested: str, device: str, model_config=None) -> str:
+    """'auto' | 'bf16' | 'fp32' → 'bf16' or 'fp32' for `device` (and, for CPU auto, the model's shape)."""
     if requested not in INFERENCE_DTYPES:
         raise ValueError(f"unknown dtype {requested!r}; choose one of {', '.join(INFERENCE_DTYPES)}")
-    # The same hardware rule as training's autocast (no model width: batch-1 decoding is bound by reading the
-    # weights, so halving their bytes pays whatever the width).
-    from gptscratch.training.precision import resolve_precision
+    if requested != "auto":
+        return requested
+    if device.startswith("cuda"):
+        import torch
 
-    return resolve_precision(requested, device)
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    from .. import accel
+
+    if device == "cpu" and model_config is not None and accel.enabled():
+        from ..accel.precision import decoding_dtype
+
+        return decoding_dtype(model_config)
+    return "fp32"
 
 
 def torch_dtype(name: str):
     import torch
 
     return {"bf16": torch.bfloat16, "fp32": torch.float32}[name]
+
+
+def load_for_inference(checkpoint, device: str, requested: str = "auto"):
+    """Load `checkpoint` (a path, run or pretrained name; None = the latest run) on `device` in the dtype
+    `requested` resolves to for that model → (gptscratch.checkpoint.Checkpoint, 'bf16' or 'fp32')."""
+    from ..checkpoint import load_checkpoint, read_model_config, resolve_checkpoint
+
+    path = resolve_checkpoint(checkpoint)
+    config = read_model_config(path) if requested == "auto" and device == "cpu" else None
+    chosen = resolve_inference_dtype(requested, device, config)
+    return load_checkpoint(path, device=device, dtype=torch_dtype(chosen) if chosen != "fp32" else None), chosen

@@ -11,7 +11,7 @@ docstring, the derivation of the gradient with shapes:
     rotary.py         RoPE rotation of q and k            ∂x = R(−a) g
     embedding.py      W[idx]                              ∂W = scatter-add of g
     cross_entropy.py  −log softmax(z)[t]                  ∂z = softmax(z) − onehot(t)
-    gpt.py            the GPT walked with the above: forward(model, idx, targets), loss(model, x, y)
+    gpt.py            MANUAL: the model's kernels swapped for these; forward(model, idx, targets), loss(...)
 
 tests/test_manual.py checks each Function with torch.autograd.gradcheck in float64 and one full training
 step (gradients and AdamW update) against autograd. `gptscratch train --manual-backward` trains with it.
@@ -21,12 +21,12 @@ from .activations import GeluFunction, GeluTanhFunction, ReluFunction
 from .attention import CausalAttentionFunction, causal_attention
 from .cross_entropy import CrossEntropyFunction, cross_entropy
 from .embedding import EmbeddingFunction, embedding
-from .gpt import check_supported, forward, loss
+from .gpt import MANUAL, check_supported, forward, loss
 from .layernorm import LayerNormFunction, layer_norm
 from .linear import LinearFunction, linear
 from .rotary import RotaryFunction, apply_rotary
 
-__all__ = ["CausalAttentionFunction", "CrossEntropyFunction", "EmbeddingFunction", "GeluFunction",
+__all__ = ["MANUAL", "CausalAttentionFunction", "CrossEntropyFunction", "EmbeddingFunction", "GeluFunction",
            "GeluTanhFunction", "LayerNormFunction", "LinearFunction", "ReluFunction", "RotaryFunction",
            "causal_attention", "check_supported", "cross_entropy", "embedding", "forward", "layer_norm",
            "linear", "loss", "apply_rotary"]

@@ -15,7 +15,9 @@ GELU, tanh approximation (GPT-2's "gelu_new"):
 
 ReLU: f(x) = max(0, x), f'(x) = 1 where x > 0 else 0 (PyTorch's choice at exactly 0, which we follow).
 
-Only the input is saved for backward; the derivative is recomputed from it (cheap, element-wise).
+The forward passes are the model's own (gptscratch.model.kernels.ACTIVATIONS, written once); only the
+derivatives are written here. Only the input is saved for backward; the derivative is recomputed from it
+(cheap, element-wise).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from ..model.kernels import ACTIVATIONS as FORWARD
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 GELU_TANH_COEFF = 0.044715
@@ -32,7 +36,7 @@ class GeluFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+        return FORWARD["gelu"](x)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -46,7 +50,7 @@ class GeluTanhFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return 0.5 * x * (1.0 + torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * x ** 3)))
+        return FORWARD["gelu_tanh"](x)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -60,7 +64,7 @@ class ReluFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x.clamp_min(0)
+        return FORWARD["relu"](x)
 
     @staticmethod
     def backward(ctx, grad_out):

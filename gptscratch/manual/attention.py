@@ -28,12 +28,7 @@ import math
 
 import torch
 
-
-def causal_allowed(query_len: int, key_len: int, device=None) -> torch.Tensor:
-    """(Tq, Tk) booleans, True where query i may attend key j: j ≤ i + (Tk − Tq)."""
-    q = torch.arange(query_len, device=device).unsqueeze(1)
-    k = torch.arange(key_len, device=device).unsqueeze(0)
-    return k <= q + (key_len - query_len)
+from ..model.attention import causal_mask
 
 
 class CausalAttentionFunction(torch.autograd.Function):
@@ -41,7 +36,7 @@ class CausalAttentionFunction(torch.autograd.Function):
     def forward(ctx, q, k, v):
         scale = 1.0 / math.sqrt(q.size(-1))
         scores = (q @ k.transpose(-2, -1)) * scale                             # (B, nh, Tq, Tk)
-        allowed = causal_allowed(q.size(-2), k.size(-2), q.device)
+        allowed = causal_mask(q.size(-2), k.size(-2), q.device)
         scores = scores.masked_fill(~allowed, float("-inf"))
         # Softmax written out: subtracting the row maximum changes nothing mathematically but keeps exp finite.
         scores = scores - scores.amax(-1, keepdim=True)

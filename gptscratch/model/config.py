@@ -1,9 +1,15 @@
 """ModelConfig: every architectural decision of the GPT as one named field.
 
 Why a config object and not constructor arguments scattered over classes? Because a transformer is a handful
-of choices — how positions enter, where the LayerNorm sits, which non-linearity, whether the output layer
-shares the embedding matrix — and a learner should be able to flip one and retrain (an ablation), while the
-pretrained converters map GPT-2 and Phi-2 onto the same model by setting these fields.
+of choices — how positions enter, where the norm sits, which non-linearity, whether the output layer shares the
+embedding matrix — and a learner should be able to flip one and retrain (an ablation), while the pretrained
+converters map GPT-2 and Phi-2 onto the same model by setting these fields (litgpt's "one model class, each
+family a configuration").
+
+This module is the one source of truth for them: every field is a `gptscratch train` flag (`--norm-placement
+post`, `--no-bias`, ...) whose help text is the field's docstring below, and a key a recipe file may set — both
+derived from the dataclass, so a new field needs no edit anywhere else. It imports nothing but the standard
+library, so the command line can read it without loading torch.
 
 Shapes used throughout the package:
     batch B, sequence T, model width d_model (C), heads n_head (nh), head width head_dim = d_model / n_head (hs),
@@ -20,26 +26,39 @@ The test suite checks GPT.num_parameters() against this formula for every named 
 
 from __future__ import annotations
 
+import ast
+import functools
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 POSITIONAL_KINDS = ("learned", "sinusoidal", "rope")
 NORM_PLACEMENTS = ("pre", "post")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
 BLOCK_LAYOUTS = ("sequential", "parallel")
 
+# The fields whose value is one of a fixed set of names.
+CHOICES: dict[str, tuple[str, ...]] = {"positional": POSITIONAL_KINDS, "norm_placement": NORM_PLACEMENTS,
+                                       "activation": ACTIVATIONS, "block_layout": BLOCK_LAYOUTS}
+
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """Every architectural decision of the model (module docstring); frozen, so a config is a value."""
+
     vocab_size: int = 50304
     """Rows of the embedding / columns of the output layer. Often padded to a multiple of 64 for speed."""
     context_length: int = 256
     """Longest sequence the model attends over (GPT-2: 1024). Learned positions have one row per position."""
     n_layer: int = 6
+    """Transformer blocks stacked on the residual stream (GPT-2 small: 12)."""
     n_head: int = 4
+    """Attention heads per block; d_model must divide evenly among them (head width = d_model / n_head)."""
     d_model: int = 256
+    """Width of the residual stream: every token is a vector of this many numbers (GPT-2 small: 768)."""
     d_ff: int | None = None
     """Hidden width of the feed-forward net; None means 4 × d_model (as in GPT-2)."""
     dropout: float = 0.0
+    """Probability of zeroing activations during training (embeddings, attention weights, sub-layer outputs)."""
     bias: bool = True
     """Biases in every Linear and LayerNorm (GPT-2: yes; many modern models: no)."""
     positional: str = "learned"
@@ -47,6 +66,7 @@ class ModelConfig:
     rotary_fraction: float = 1.0
     """With rope: the fraction of each head's dimensions that are rotated (Phi-2: 0.4, 'partial RoPE')."""
     rope_base: float = 10000.0
+    """With rope: θ_i = base^(−2i/r); a larger base turns slower, reaching further (Llama 3: 500000)."""
     norm_placement: str = "pre"
     """'pre': x + f(LN(x)) (GPT-2, trains stably); 'post': LN(x + f(x)) (the original 2017 transformer)."""
     activation: str = "gelu"
@@ -62,6 +82,7 @@ class ModelConfig:
     lm_head_bias: bool = False
     """A bias on the output projection (Phi-2 has one; only possible when weights are untied)."""
     layer_norm_eps: float = 1e-5
+    """The ε of every norm: (x − mean) / √(var + ε), so a constant row does not divide by zero."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -134,3 +155,21 @@ def model_config(size: str, vocab_size: int, **overrides) -> ModelConfig:
     if size not in SIZES:
         raise KeyError(f"unknown model size {size!r}; choose one of {', '.join(SIZES)}")
     return ModelConfig(vocab_size=vocab_size, **{**SIZES[size], **overrides})
+
+
+@functools.cache
+def field_docs() -> dict[str, str]:
+    """{field name: the docstring written under it in ModelConfig} — the help text of each `train` flag.
+
+    Read from this file's source (attribute docstrings are not kept at run time); {} if it is unavailable."""
+    try:
+        tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return {}
+    body = next(node.body for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "ModelConfig")
+    docs = {}
+    for node, following in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) \
+                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs

@@ -1,42 +1,39 @@
 """The position-wise feed-forward network (MLP): the part of each block that processes tokens one at a time.
 
-    h   = act(x W₁ + b₁)      (B, T, d_model) → (B, T, d_ff),  d_ff = 4·d_model by default
-    out = h W₂ + b₂           (B, T, d_ff)    → (B, T, d_model)
+    pre  = x W₁ + b₁            (B, T, d_model) → (B, T, d_ff),  d_ff = 4·d_model by default
+    post = act(pre)             the non-linearity (ModelConfig.activation; formulas in kernels.ACTIVATIONS)
+    out  = post W₂ + b₂         (B, T, d_ff)    → (B, T, d_model)
 
-Attention moves information *between* positions; the MLP transforms it *within* each position, and holds
-most of a block's parameters (2·d_model·d_ff = 8·d_model² against attention's 4·d_model²). Cost:
-O(B · T · d_model · d_ff).
-
-Activations (ModelConfig.activation):
-    relu       max(0, x)                                      (the 2017 transformer)
-    gelu       x · Φ(x), Φ the standard normal CDF            (smooth ReLU; the default here)
-    gelu_tanh  0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))     (GPT-2's "gelu_new", needed to load its weights)
+Attention moves information *between* positions; the MLP transforms it *within* each position, and holds most
+of a block's parameters (2·d_model·d_ff = 8·d_model² against attention's 4·d_model²). Each of the d_ff hidden
+units is a "neuron" that fires on some pattern of the residual stream; interpretability reads them at hook_post.
+Cost: O(B · T · d_model · d_ff). Vaswani et al. 2017, section 3.3.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from . import kernels
 from .hooks import HookPoint
-
-ACTIVATION_MODULES = {
-    "gelu": lambda: nn.GELU(),
-    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
-    "relu": lambda: nn.ReLU(),
-}
+from .layers import Linear
 
 
 class FeedForward(nn.Module):
+    """The MLP of a block. x (B, T, d_model) → (B, T, d_model). Hook points: hook_pre and hook_post, (B, T, d_ff)
+    before and after the activation."""
+
     def __init__(self, config):
         super().__init__()
-        self.up = nn.Linear(config.d_model, config.hidden_dim, bias=config.bias)
-        self.act = ACTIVATION_MODULES[config.activation]()
-        self.down = nn.Linear(config.hidden_dim, config.d_model, bias=config.bias)
-        self.down.is_residual_projection = True  # scaled at init, see GPT._init_weights
+        self.activation = config.activation
+        self.up = Linear(config.d_model, config.hidden_dim, bias=config.bias)
+        self.down = Linear(config.hidden_dim, config.d_model, bias=config.bias)
+        self.down.is_residual_projection = True   # scaled at init, see GPT.init_weights
         self.dropout = nn.Dropout(config.dropout)
-        self.hook_pre = HookPoint()    # (B, T, d_ff) before the activation
-        self.hook_post = HookPoint()   # (B, T, d_ff) after it: the "neurons"
+        self.hook_pre = HookPoint()
+        self.hook_post = HookPoint()
 
     def forward(self, x):
-        hidden = self.hook_post(self.act(self.hook_pre(self.up(x))))
-        return self.dropout(self.down(hidden))
+        pre = self.hook_pre(self.up(x))                                         # (B, T, d_ff)
+        post = self.hook_post(kernels.active().activation(self.activation, pre))
+        return self.dropout(self.down(post))

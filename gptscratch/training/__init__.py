@@ -5,8 +5,9 @@ torchrun (distributed.py), resume state (state.py), the metrics log (metrics.py)
 (value_types.py), building the model and data (setup.py), NaN hunting (debug.py), starting from existing weights (init_from.py), and looking
 at finished runs (runs.py)."""
 
-from .config import PRESETS, TrainConfig, load_config_file, parse_count, parse_duration, preset_config
-from .trainer import TrainingInterrupted, TrainResult, resume_config, train
+from .config import PRESETS, TrainConfig, load_config_file, parse_count, parse_duration, plan_new_run, preset_config
+from .resume import plan_resume, resume_config
+from .trainer import TrainingInterrupted, TrainResult, train
 
 __all__ = ["PRESETS", "TrainConfig", "TrainResult", "TrainingInterrupted", "load_config_file", "parse_count",
-           "parse_duration", "preset_config", "resume_config", "train"]
+           "parse_duration", "plan_new_run", "plan_resume", "preset_config", "resume_config", "train"]

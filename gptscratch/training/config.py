@@ -160,7 +160,21 @@ def preset_config(preset: str | None, file_values: dict | None = None, **overrid
     return TrainConfig(model=model, **base)
 
 
-_MODEL_KEYS = tuple(MODEL_FIELD_TYPES)
+def plan_new_run(preset: str | None, config_file: Path | None, settings: dict, model: dict,
+                 budget: dict) -> tuple["TrainConfig", str | None]:
+    """What `train` (without --resume) sets up: (TrainConfig, label for the run folder's name).
+
+    Precedence, lowest first: preset < recipe file < flags (settings, model overrides and budgets, None = not
+    given). Starting from other weights (--init-from) without --tokenizer keeps those weights' tokenizer."""
+    settings = dict(settings)
+    if settings.get("init_from") and not settings.get("tokenizer"):
+        from .init_from import checkpoint_tokenizer_name
+
+        settings["tokenizer"] = checkpoint_tokenizer_name(settings["init_from"])
+    file_values = load_config_file(config_file) if config_file is not None else None
+    config = preset_config(preset, file_values, model={k: v for k, v in model.items() if v is not None},
+                           **settings, **budget)
+    return config, preset or (file_values or {}).get("preset")
 
 
 @functools.cache
@@ -218,13 +232,13 @@ def load_config_file(path: str | Path) -> dict:
         name = key.replace("-", "_")
         if name == "model_size":
             name = "size"
-        if name in _MODEL_KEYS:
+        if name in MODEL_FIELD_TYPES:
             model[name] = value
         elif name in known:
             values[name] = value
         else:
             raise UsageError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(known))}, "
-                             f"and model fields {', '.join(_MODEL_KEYS)}")
+                             f"and model fields {', '.join(MODEL_FIELD_TYPES)}")
     for key, parse in (("max_time", parse_duration), ("max_tokens", parse_count)):
         try:
             if key in values:

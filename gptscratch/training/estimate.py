@@ -94,7 +94,7 @@ def human_bytes(n: float) -> str:
 
 def _vocabulary(config) -> tuple[int, str]:
     """(vocab size, tokenizer name) of the run without tokenizing a large corpus (dry runs must be instant)."""
-    from ..tokenizer import get_tokenizer
+    from ..tokenizers import get_tokenizer
 
     try:
         from ..data.dataset import find_dataset_folder, open_dataset
@@ -104,7 +104,7 @@ def _vocabulary(config) -> tuple[int, str]:
         folder = None
     name = config.tokenizer
     if name is None and folder is None:
-        from ..data.streams import parse_source
+        from ..data.sources import parse_source
 
         name = parse_source(config.data).default_tokenizer
     if folder is not None:
@@ -138,7 +138,7 @@ def plan_run(config, device: str = "cpu") -> dict:
             model = model_config(config.size, pad_vocab(vocab), **config.model)
         except (KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"invalid model settings: {exc.args[0] if exc.args else exc}") from None
-    precision = resolve_precision(config.precision, device, model.d_model)
+    precision = resolve_precision(config.precision, device, model, config.batch_size)
     estimate = estimate_run(model, config.batch_size, config.grad_accum, precision)
     steps = config.max_steps
     if config.max_tokens:

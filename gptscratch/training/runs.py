@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import math
 import struct
+import time
 from pathlib import Path
 
 from .. import checkpoint as ckpt
 from ..errors import UsageError
+from ..paths import runs_root
 from . import metrics
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -149,4 +151,14 @@ def plot_png(series: dict, path: Path, title: str = "") -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+    return path
+
+
+def new_run_dir(label: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = runs_root() / f"{stamp}-{label}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = runs_root() / f"{stamp}-{label}-{suffix}"
     return path

@@ -2,6 +2,7 @@
 
     resolve_data     the dataset (rank 0 prepares it while other ranks wait, then they open it)
     initial_weights  fresh init from a named size, `--init-from` weights, or a checkpoint to `--resume`
+    choose_precision fp32 or bf16 (auto: measured on this machine by rank 0), and the kernels to train with
     wrap_model       the module the training forward pass goes through: torch.compile'd and/or DDP-wrapped
                      (checkpoints and evaluation use the plain model underneath)
 """
@@ -39,6 +40,31 @@ def initial_weights(config, tokenizer, device: str, resume_from=None):
         return model_config(config.size, pad_vocab(tokenizer.vocab_size), **config.model), None, None
     except (KeyError, ValueError, TypeError) as exc:
         raise UsageError(f"invalid model settings: {exc.args[0] if exc.args else exc}") from None
+
+
+def choose_precision(config, model_config, device: str, dist):
+    """(precision, kernel table to train with or None). Under torchrun rank 0 decides alone (the others wait, so
+    its timing is not disturbed) and every rank follows its choice. --manual-backward trains in fp32 (its
+    hand-written backward passes run in the parameters' dtype) with its own kernels."""
+    from .. import accel
+    from .precision import resolve_precision
+
+    if config.manual_backward:
+        return "fp32", None
+    if dist.enabled and not dist.is_main:
+        distributed.barrier()
+    precision = resolve_precision(config.precision, device, model_config, config.batch_size)
+    table = None
+    if accel.enabled():
+        from ..accel.precision import training_kernels
+
+        table = training_kernels(model_config, config.batch_size, precision, device)
+    if dist.enabled and dist.is_main:
+        distributed.barrier()
+    if dist.enabled and config.precision == "auto":
+        main_said_bf16 = distributed.reduce_max(float(dist.is_main and precision == "bf16"), dist, device)
+        precision = "bf16" if main_said_bf16 > 0 else "fp32"
+    return precision, table
 
 
 def wrap_model(model, config, device: str, dist):

@@ -26,11 +26,11 @@ from pathlib import Path
 
 from .. import checkpoint as ckpt
 from ..errors import GptScratchError, TrainingError
-from ..paths import runs_root
 from . import distributed, metrics
 from .config import TrainConfig
+from .runs import new_run_dir
 from .schedule import learning_rate
-from .setup import initial_weights, resolve_data, wrap_model
+from .setup import choose_precision, initial_weights, resolve_data, wrap_model
 from .state import capture_state, restore_state
 
 METRICS_FILE = metrics.METRICS_FILE
@@ -58,169 +58,12 @@ class TrainResult:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
 
 
-def new_run_dir(label: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = runs_root() / f"{stamp}-{label}"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = runs_root() / f"{stamp}-{label}-{suffix}"
-    return path
-
-
-def resume_config(run: str) -> tuple[Path, TrainConfig]:
-    """The checkpoint folder and saved TrainConfig of a run to resume."""
-    path = ckpt.resolve_checkpoint(run)
-    _, state = ckpt.load_trainer_state(path, tensors=False)
-    return path, TrainConfig.from_dict(state["train_config"])
-
-
-def _ignore(event: dict) -> None:
-    pass
-
-
 class Trainer:
-    def __init__(self, config: TrainConfig, device: str = "cpu", run_dir: Path | None = None,
-                 resume_from: Path | None = None, progress=None, label: str | None = None):
-        import torch
+    """One training run: `run()` loops `train_step()` until the budget is spent, evaluating and saving on the way.
+    Construction (`__init__`, at the end of the class) prepares the data, the model, the optimizer and, with
+    `resume_from`, every state a checkpoint recorded."""
 
-        from ..data import WindowSampler
-        from ..model import GPT
-        from .estimate import estimate_run
-        from .optimizer import build_optimizer
-        from .precision import resolve_precision
-        from .preflight import check_new_run_dir, check_run_dir
-
-        self.dist, device = distributed.init(device)
-        if run_dir is not None and resume_from is None:  # before the data is prepared or anything written
-            check_new_run_dir(run_dir)
-        self.config, self.device = config, device
-        self.emit = (progress or _ignore) if self.dist.is_main else _ignore
-        self.dataset = resolve_data(config, self.dist, self.emit)
-        self.tokenizer = self.dataset.tokenizer
-        self.micro_steps = distributed.local_accumulation(config.grad_accum, self.dist)
-        torch.manual_seed(config.seed)
-        self.model_config, initial_state, trainer_state = initial_weights(config, self.tokenizer, device,
-                                                                          resume_from)
-        self.precision = resolve_precision(config.precision, device, self.model_config.d_model)
-        if config.manual_backward:
-            from ..errors import UsageError
-            from ..manual import check_supported
-
-            check_supported(self.model_config)  # UsageError naming the fix (e.g. dropout > 0)
-            if self.dist.enabled:  # the manual loss bypasses DDP, so gradients would not be averaged across ranks
-                raise UsageError("--manual-backward trains in one process; run it without torchrun")
-            self.precision = "fp32"             # the hand-written backwards run in the parameters' dtype
-        with torch.device(device):
-            self.model = GPT(self.model_config)
-        if initial_state is not None:
-            self.model.load_state_dict(initial_state)
-        self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, (config.beta1, config.beta2),
-                                         device)
-        self.sampler = WindowSampler(self.dataset, "train", config.batch_size, self.model_config.context_length,
-                                     seed=config.seed, rank=self.dist.rank, world_size=self.dist.world_size)
-        self.step, self.tokens, self.elapsed, self.last_lr = 0, 0, 0.0, 0.0
-        self.best_val_loss: float | None = None
-        self.run_dir = Path(run_dir) if run_dir else new_run_dir(label or config.size)
-        if self.dist.rank > 0:  # different dropout masks per rank; rank 0 continues exactly as one process
-            torch.manual_seed(config.seed + self.dist.rank)
-        if trainer_state is not None:
-            state = restore_state(self, *trainer_state)
-            self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed"]
-            self.best_val_loss = state.get("best_val_loss")
-            self.run_dir = Path(resume_from).parent
-        self.estimate = estimate_run(self.model_config, config.batch_size, config.grad_accum, self.precision)
-        if self.dist.is_main:
-            check_run_dir(self.run_dir, self.estimate.checkpoint_bytes, resuming=resume_from is not None)
-            if resume_from is not None:
-                metrics.truncate_after(self.run_dir, self.step)
-        self.forward_model, self.compiled = wrap_model(self.model, config, device, self.dist)
-
-    # -- pieces ------------------------------------------------------------------------------------------
-    def progress_fraction(self) -> float:
-        c = self.config
-        by_steps = self.step / c.max_steps if c.max_steps else 0.0
-        by_time = self.elapsed / c.max_time if c.max_time else 0.0
-        by_tokens = self.tokens / c.max_tokens if c.max_tokens else 0.0
-        return max(by_steps, by_time, by_tokens)
-
-    def stop_reason(self) -> str:
-        c = self.config
-        reasons = [("max_steps", self.step / c.max_steps if c.max_steps else 0.0),
-                   ("max_time", self.elapsed / c.max_time if c.max_time else 0.0),
-                   ("max_tokens", self.tokens / c.max_tokens if c.max_tokens else 0.0)]
-        return max(reasons, key=lambda item: item[1])[0]
-
-    def evaluate(self) -> float:
-        """Mean loss over eval_batches validation windows — the same evenly spaced windows every time."""
-        import torch
-
-        from ..data import eval_batches
-        from .precision import autocast
-
-        # Under torchrun the ranks share out the *same* batches one process would use (batch i on rank
-        # i mod N), so validation numbers do not depend on the number of processes.
-        self.model.eval()
-        total = 0.0
-        with torch.no_grad():
-            batches = eval_batches(self.dataset, "val", self.config.batch_size, self.model_config.context_length,
-                                   self.config.eval_batches)
-            for index, (x, y) in enumerate(batches):
-                if index % self.dist.world_size != self.dist.rank:
-                    continue
-                with autocast(self.precision, self.device):
-                    _, loss = self.model(x.to(self.device), y.to(self.device))
-                total += loss.item()
-        self.model.train()
-        total = distributed.reduce_mean(total, self.dist, self.device) * self.dist.world_size
-        return total / self.config.eval_batches
-
-    def sample(self) -> str | None:
-        """A short generation from the end-of-text token (fixed seed: comparable across evaluations)."""
-        if not self.config.sample_tokens or not self.dist.is_main:
-            return None
-        eot = self.tokenizer.eot_id
-        try:
-            from ..generation.engine import generate_ids
-            from ..generation.sampling import SamplingConfig
-
-            ids = list(generate_ids(self.model, [eot], self.config.sample_tokens, SamplingConfig(temperature=0.8),
-                                    seed=self.config.seed, stop_ids=(eot,), vocab_limit=self.tokenizer.vocab_size))
-            return self.tokenizer.decode(ids)
-        except Exception as exc:  # noqa: BLE001 - a sample is a courtesy; it must never end hours of training
-            self.emit({"event": "warning", "message": f"sample generation failed ({type(exc).__name__}: {exc})"})
-            return None
-        finally:
-            self.model.train()
-
-    def save(self, name: str = "latest", val_loss: float | None = None, collective: bool = True) -> Path | None:
-        """Write a checkpoint (rank 0; every rank must call it when `collective`, to gather RNG states)."""
-        tensors, state = capture_state(self, collective)
-        if not self.dist.is_main:
-            return None
-        training = {k: state[k] for k in ("step", "tokens", "val_loss", "best_val_loss", "elapsed", "data",
-                                          "precision")}
-        state["val_loss"] = training["val_loss"] = val_loss
-        try:
-            path = ckpt.save_checkpoint(self.run_dir / name, self.model, self.tokenizer.spec(), training=training,
-                                        state_tensors=tensors, state=state)
-        except OSError as exc:
-            raise TrainingError(f"could not write checkpoint {self.run_dir / name} ({exc.strerror or exc}); the "
-                                f"previous checkpoint is intact — free disk space, then `gptscratch train --resume "
-                                f"{self.run_dir}`") from None
-        self.emit({"event": "checkpoint", "path": str(path), "step": self.step})
-        return path
-
-    def _log(self, record: dict) -> None:
-        if not self.dist.is_main:
-            return
-        try:
-            metrics.append(self.run_dir, record)
-        except OSError as exc:
-            raise TrainingError(f"could not append to {self.run_dir / METRICS_FILE} ({exc.strerror or exc}); "
-                                "free disk space, then resume the run with --resume") from None
-
-    # -- the loop ----------------------------------------------------------------------------------------
+    # -- one optimizer step: what training is -----------------------------------------------------------
     def train_step(self, monitor=None) -> tuple[float, float]:
         """One optimizer step; returns (mean micro-batch loss on this rank, gradient norm before clipping)."""
         import torch
@@ -238,7 +81,7 @@ class Trainer:
             last = micro == self.micro_steps - 1
             sync = self.forward_model.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
             with sync:
-                with autocast(self.precision, self.device):
+                with autocast(self.precision, self.device), self.kernels_in_use():
                     if c.manual_backward:
                         from ..manual import loss as manual_loss
 
@@ -331,6 +174,152 @@ class Trainer:
         return val_loss
 
 
+    # -- the pieces the loop uses ------------------------------------------------------------------------------------------
+    def progress_fraction(self) -> float:
+        c = self.config
+        by_steps = self.step / c.max_steps if c.max_steps else 0.0
+        by_time = self.elapsed / c.max_time if c.max_time else 0.0
+        by_tokens = self.tokens / c.max_tokens if c.max_tokens else 0.0
+        return max(by_steps, by_time, by_tokens)
+
+    def stop_reason(self) -> str:
+        c = self.config
+        reasons = [("max_steps", self.step / c.max_steps if c.max_steps else 0.0),
+                   ("max_time", self.elapsed / c.max_time if c.max_time else 0.0),
+                   ("max_tokens", self.tokens / c.max_tokens if c.max_tokens else 0.0)]
+        return max(reasons, key=lambda item: item[1])[0]
+
+    def evaluate(self) -> float:
+        """Mean loss over eval_batches validation windows — the same evenly spaced windows every time."""
+        import torch
+
+        from ..data import eval_batches
+        from .precision import autocast
+
+        # Under torchrun the ranks share out the *same* batches one process would use (batch i on rank
+        # i mod N), so validation numbers do not depend on the number of processes.
+        self.model.eval()
+        total = 0.0
+        with torch.no_grad():
+            batches = eval_batches(self.dataset, "val", self.config.batch_size, self.model_config.context_length,
+                                   self.config.eval_batches)
+            for index, (x, y) in enumerate(batches):
+                if index % self.dist.world_size != self.dist.rank:
+                    continue
+                with autocast(self.precision, self.device):
+                    _, loss = self.model(x.to(self.device), y.to(self.device))
+                total += loss.item()
+        self.model.train()
+        total = distributed.reduce_mean(total, self.dist, self.device) * self.dist.world_size
+        return total / self.config.eval_batches
+
+    def sample(self) -> str | None:
+        """A short generation from the end-of-text token (fixed seed: comparable across evaluations)."""
+        if not self.config.sample_tokens or not self.dist.is_main:
+            return None
+        eot = self.tokenizer.eot_id
+        try:
+            from ..generation.engine import generate_ids
+            from ..generation.sampling import SamplingConfig
+
+            ids = list(generate_ids(self.model, [eot], self.config.sample_tokens, SamplingConfig(temperature=0.8),
+                                    seed=self.config.seed, stop_ids=(eot,), vocab_limit=self.tokenizer.vocab_size))
+            return self.tokenizer.decode(ids)
+        except Exception as exc:  # noqa: BLE001 - a sample is a courtesy; it must never end hours of training
+            self.emit({"event": "warning", "message": f"sample generation failed ({type(exc).__name__}: {exc})"})
+            return None
+        finally:
+            self.model.train()
+
+    def save(self, name: str = "latest", val_loss: float | None = None, collective: bool = True) -> Path | None:
+        """Write a checkpoint (rank 0; every rank must call it when `collective`, to gather RNG states)."""
+        tensors, state = capture_state(self, collective)
+        if not self.dist.is_main:
+            return None
+        training = {k: state[k] for k in ("step", "tokens", "val_loss", "best_val_loss", "elapsed", "data",
+                                          "precision")}
+        state["val_loss"] = training["val_loss"] = val_loss
+        try:
+            path = ckpt.save_checkpoint(self.run_dir / name, self.model, self.tokenizer.spec(), training=training,
+                                        state_tensors=tensors, state=state)
+        except OSError as exc:
+            raise TrainingError(f"could not write checkpoint {self.run_dir / name} ({exc.strerror or exc}); the "
+                                f"previous checkpoint is intact — free disk space, then `gptscratch train --resume "
+                                f"{self.run_dir}`") from None
+        self.emit({"event": "checkpoint", "path": str(path), "step": self.step})
+        return path
+
+    def _log(self, record: dict) -> None:
+        if not self.dist.is_main:
+            return
+        try:
+            metrics.append(self.run_dir, record)
+        except OSError as exc:
+            raise TrainingError(f"could not append to {self.run_dir / METRICS_FILE} ({exc.strerror or exc}); "
+                                "free disk space, then resume the run with --resume") from None
+
+    def kernels_in_use(self):
+        """The kernels the training forward runs with (accel's measured choice, or PyTorch's own)."""
+        from ..model import kernels
+
+        return kernels.use(self.kernels) if self.kernels is not None else contextlib.nullcontext()
+
+    # -- construction -----------------------------------------------------------------------------------
+    def __init__(self, config: TrainConfig, device: str = "cpu", run_dir: Path | None = None,
+                 resume_from: Path | None = None, progress=None, label: str | None = None):
+        import torch
+
+        from ..data import WindowSampler
+        from ..model import GPT
+        from .estimate import estimate_run
+        from .optimizer import build_optimizer
+        from .preflight import check_new_run_dir, check_run_dir
+
+        self.dist, device = distributed.init(device)
+        if run_dir is not None and resume_from is None:  # before the data is prepared or anything written
+            check_new_run_dir(run_dir)
+        self.config, self.device = config, device
+        self.emit = (progress or _ignore) if self.dist.is_main else _ignore
+        self.dataset = resolve_data(config, self.dist, self.emit)
+        self.tokenizer = self.dataset.tokenizer
+        self.micro_steps = distributed.local_accumulation(config.grad_accum, self.dist)
+        torch.manual_seed(config.seed)
+        self.model_config, initial_state, trainer_state = initial_weights(config, self.tokenizer, device,
+                                                                          resume_from)
+        if config.manual_backward:
+            from ..errors import UsageError
+            from ..manual import check_supported
+
+            check_supported(self.model_config)  # UsageError naming the fix (e.g. dropout > 0)
+            if self.dist.enabled:  # the manual loss bypasses DDP, so gradients would not be averaged across ranks
+                raise UsageError("--manual-backward trains in one process; run it without torchrun")
+        self.precision, self.kernels = choose_precision(config, self.model_config, device, self.dist)
+        with torch.device(device):
+            self.model = GPT(self.model_config)
+        if initial_state is not None:
+            self.model.load_state_dict(initial_state)
+        self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, (config.beta1, config.beta2),
+                                         device)
+        self.sampler = WindowSampler(self.dataset, "train", config.batch_size, self.model_config.context_length,
+                                     seed=config.seed, rank=self.dist.rank, world_size=self.dist.world_size)
+        self.step, self.tokens, self.elapsed, self.last_lr = 0, 0, 0.0, 0.0
+        self.best_val_loss: float | None = None
+        self.run_dir = Path(run_dir) if run_dir else new_run_dir(label or config.size)
+        if self.dist.rank > 0:  # different dropout masks per rank; rank 0 continues exactly as one process
+            torch.manual_seed(config.seed + self.dist.rank)
+        if trainer_state is not None:
+            state = restore_state(self, *trainer_state)
+            self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed"]
+            self.best_val_loss = state.get("best_val_loss")
+            self.run_dir = Path(resume_from).parent
+        self.estimate = estimate_run(self.model_config, config.batch_size, config.grad_accum, self.precision)
+        if self.dist.is_main:
+            check_run_dir(self.run_dir, self.estimate.checkpoint_bytes, resuming=resume_from is not None)
+            if resume_from is not None:
+                metrics.truncate_after(self.run_dir, self.step)
+        self.forward_model, self.compiled = wrap_model(self.model, config, device, self.dist)
+
+
 def train(config: TrainConfig, device: str = "cpu", run_dir: Path | None = None, resume_from: Path | None = None,
           progress=None, label: str | None = None) -> TrainResult:
     """Train according to `config` (or continue the run at `resume_from`) and return a summary.
@@ -344,3 +333,9 @@ def train(config: TrainConfig, device: str = "cpu", run_dir: Path | None = None,
         return result
     finally:
         distributed.teardown(distributed.from_environment(), clean=finished)
+
+
+def _ignore(event: dict) -> None:
+    pass
+
+

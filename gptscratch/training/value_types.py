@@ -11,12 +11,16 @@ import math
 import types
 import typing
 
-# The ModelConfig fields a recipe or a flag may set, with their types (spelled out here rather than read from
-# gptscratch.model, which would import torch just to check a recipe file).
-MODEL_FIELD_TYPES: dict[str, object] = {
-    "n_layer": int, "n_head": int, "d_model": int, "d_ff": int | None, "context_length": int, "dropout": float,
-    "positional": str, "bias": bool, "activation": str, "norm_placement": str, "tie_weights": bool,
-    "block_layout": str}
+
+def _model_field_types() -> dict[str, object]:
+    """The ModelConfig fields a recipe or a flag may set, with their types — read from the dataclass itself
+    (gptscratch.model.config imports no torch), so a new field is settable with no edit here."""
+    from ..model.config import ModelConfig
+
+    return {name: hint for name, hint in typing.get_type_hints(ModelConfig).items() if name != "vocab_size"}
+
+
+MODEL_FIELD_TYPES: dict[str, object] = _model_field_types()
 
 _TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", dict: "a table"}
 

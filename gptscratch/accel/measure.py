@@ -1,0 +1,114 @@
+"""Measuring, and remembering what was measured.
+
+Machines differ too much for rules written from CPU flags: on one AVX2 EPYC bf16 *decoding* is 2.5× faster than
+fp32 while bf16 *training* is 25× slower; on a Zen 4 with avx512_bf16 bf16 training is slower at width 128 and
+2× faster at 256. So each speed decision is a short timing of the candidates, made the first time it is needed
+and stored in `measurements.json` in the cache folder, under the machine's key (device.machine_key: processor,
+threads, torch version). The next run on the same machine reads the answer instead of measuring again.
+
+    measured(device, question, measure)   the stored answer to `question`, or measure() now and store it
+    forget()                               delete every stored answer (`gptscratch info --remeasure`)
+    GPTSCRATCH_MEASUREMENTS=FILE           keep them in FILE instead (the test suite shares one per session)
+    GPTSCRATCH_REMEASURE=1                 measure again, ignoring (and replacing) stored answers
+
+`time_candidates({name: fn})` times candidates against each other: one untimed warm-up call each, then rounds
+in which each is called once, until `budget` seconds — interleaved, so load from elsewhere hits them alike — and a
+candidate whose warm-up alone is SLOWER_BY times the fastest one's is not timed further, so a kernel 25× slower
+than the others costs one call, not minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..atomic import atomic_write_json
+from ..device import machine_key
+from ..paths import cache_root
+
+FILE_NAME = "measurements.json"
+ENV_FILE = "GPTSCRATCH_MEASUREMENTS"      # where to keep them instead (a file path)
+ENV_REMEASURE = "GPTSCRATCH_REMEASURE"
+SLOWER_BY = 4.0      # a candidate whose warm-up is this many times the fastest one's is not timed further
+
+
+def measurements_file() -> Path:
+    """cache_root()/measurements.json, or $GPTSCRATCH_MEASUREMENTS."""
+    override = os.environ.get(ENV_FILE, "").strip()
+    return Path(override).expanduser() if override else cache_root() / FILE_NAME
+
+
+def _read() -> dict:
+    try:
+        data = json.loads(measurements_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def stored() -> dict:
+    """Everything measured so far: {machine key: {question: answer}}."""
+    return _read()
+
+
+def measured(device: str, question: str, measure: Callable[[], dict]) -> dict:
+    """The answer stored for `question` on this machine, or `measure()`'s (stored for next time)."""
+    key = machine_key(device)
+    if os.environ.get(ENV_REMEASURE, "").strip() not in ("1", "true", "yes"):
+        answer = _read().get(key, {}).get(question)
+        if isinstance(answer, dict):
+            return answer
+    import torch
+
+    with torch.random.fork_rng(devices=[]):   # measuring must not move the caller's random stream
+        answer = measure()
+    data = _read()                        # re-read: another process may have stored other answers meanwhile
+    data.setdefault(key, {})[question] = answer
+    try:
+        atomic_write_json(measurements_file(), data)
+    except OSError:
+        pass                              # a read-only cache costs a re-measurement next time, nothing else
+    return answer
+
+
+def forget() -> bool:
+    """Delete the stored measurements; True if there were any."""
+    try:
+        measurements_file().unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def time_candidates(candidates: dict[str, Callable[[], object]], budget: float = 1.0, max_rounds: int = 7,
+                    synchronize: Callable[[], None] | None = None) -> dict[str, float]:
+    """{name: median seconds per call}. Each candidate is called once untimed (warm-up), then the candidates
+    take turns, one timed call each per round, so a burst of load elsewhere hits all of them alike; rounds stop
+    after `budget` seconds (at least two rounds) or `max_rounds`."""
+    sync = synchronize or (lambda: None)
+    warm_up = {}
+    for name, fn in candidates.items():
+        started = time.perf_counter()
+        fn()
+        sync()
+        warm_up[name] = time.perf_counter() - started
+    # A candidate whose warm-up alone took far longer than another's has lost: its warm-up is its time.
+    fastest = min(warm_up.values())
+    lost = {name for name, seconds in warm_up.items() if seconds > max(SLOWER_BY * fastest, 0.2)}
+    times: dict[str, list[float]] = {name: [] if name not in lost else [warm_up[name]] for name in candidates}
+    spent, rounds = 0.0, 0
+    while rounds < max_rounds and (spent < budget or rounds < 2):
+        for name, fn in candidates.items():
+            if name in lost:
+                continue
+            started = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - started)
+            spent += times[name][-1]
+        rounds += 1
+    return {name: statistics.median(values) for name, values in times.items()}
