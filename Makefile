@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: venv test test-slow test-all demo docs release-check clean
+.PHONY: venv test test-slow test-all demo docs docs-assets release-check clean
 
 # The stamp file re-runs the install when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -32,9 +32,14 @@ test-slow: venv
 test-all: venv
 	$(BIN)/python -m pytest -q
 
-docs: venv
+docs: venv docs-assets
 	@$(BIN)/python -m pip install -q "mkdocs>=1.6" "mkdocs-material>=9.5"
 	$(BIN)/mkdocs build --strict
+
+# Mermaid for the site's diagrams, served by the site itself (no CDN): `npm pack` of the version pinned in
+# docs/hooks/mermaid_local.py, checksum-checked, kept in build/docs-assets/. Fetches once; then does nothing.
+docs-assets:
+	@$(PYTHON) docs/hooks/mermaid_local.py
 
 release-check: venv
 	$(BIN)/python -m pytest -q -m slow tests/test_release.py
