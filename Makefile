@@ -23,13 +23,13 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 	@echo "venv ready: $(BIN)/gptscratch"
 
-test: venv
+test: venv docs-assets
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-slow: venv
+test-slow: venv docs-assets
 	$(BIN)/python -m pytest -q -m slow
 
-test-all: venv
+test-all: venv docs-assets
 	$(BIN)/python -m pytest -q
 
 docs: venv docs-assets

@@ -307,3 +307,19 @@ def test_a_prepare_waits_for_the_lock_held_by_another(mirror):
     assert run.returncode == 0, err
     assert json.loads(out)["name"] == "fineweb-edu-byte"
     open_dataset("fineweb-edu-byte").verify()
+
+
+def test_streamed_tables_do_not_import_torch(tmp_path):
+    """`datasets` imports torch for every streamed dataset when it believes torch is there; prepare tells it
+    otherwise through its USE_TORCH switch (and leaves the variable as it found it)."""
+    table = tmp_path / "rows.csv"
+    table.write_text("text\n" + "".join(f"row number {i} of a small table\n" for i in range(40)), encoding="utf-8")
+    script = ("import os, sys\n"
+              "from gptscratch.data import prepare\n"
+              f"prepare({str(table)!r}, 'byte', name='rows')\n"
+              "assert 'datasets' in sys.modules, 'the csv was not read through datasets'\n"
+              "print('torch' in sys.modules, os.environ.get('USE_TORCH'))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "None"]

@@ -84,13 +84,23 @@ def test_resume_under_torchrun_matches_single_process_resume(tmp_path):
     assert_same_weights(tmp_path / "ddp", tmp_path / "single")
 
 
-def test_grad_accum_must_divide_among_ranks(tmp_path):
+def test_a_preset_runs_unchanged_under_torchrun(tmp_path):
+    """quick has --grad-accum 1, which two processes cannot share: it is rounded up to 2 and stderr says so."""
+    result = torchrun("--preset", "quick", "--max-steps", "2", "--eval-every", "2", "--sample-tokens", "0",
+                      "--out", str(tmp_path / "quick"), "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--grad-accum rounded up to 2 so that 2 processes share each step evenly" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["step"] == 2 and summary["tokens"] == 2 * 12 * 64 * 2      # batch 12 × context 64 × 2
+
+
+def test_a_resume_keeps_its_step_size_under_torchrun(tmp_path):
     data = str(write_corpus(tmp_path / "corpus"))
-    flags = [f if f != "2" else "3" for f in FLAGS]  # --grad-accum 3 over 2 processes
-    result = torchrun("--data", data, *flags, "--max-steps", "2", "--out", str(tmp_path / "bad"))
+    train(single_config(data, grad_accum=3, max_steps=1), run_dir=tmp_path / "odd")
+    result = torchrun("--resume", str(tmp_path / "odd"), "--max-steps", "2")
     assert result.returncode != 0  # torchrun adds its own report (with a traceback) when a worker fails
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors and all("does not divide among 2 processes" in line for line in errors), result.stderr[-2000:]
+    assert errors and all("--grad-accum 3, which does not divide among 2 processes" in line for line in errors)
 
 
 def test_torchrun_worker_ends_without_interpreter_teardown(monkeypatch):

@@ -39,11 +39,9 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def _go_offline() -> None:
+    """Use only the local Hugging Face cache from now on: the libraries' documented switches, which they read
+    when first imported (this runs before `datasets` is imported by this command)."""
     os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
-    import datasets
-    import huggingface_hub.constants
-
-    datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
 
 
 def load_examples(source: str = HUB_ID, split: str = "validation", limit: int | None = None) -> list[dict]:

@@ -65,12 +65,17 @@ def init(device: str) -> tuple[DistContext, str]:
     return ctx, device
 
 
-def local_accumulation(grad_accum: int, ctx: DistContext) -> int:
-    """Micro-batches this rank runs per optimizer step (grad_accum is the global count)."""
-    if grad_accum % ctx.world_size:
-        raise UsageError(f"--grad-accum {grad_accum} does not divide among {ctx.world_size} processes; "
-                         f"use a multiple of {ctx.world_size} (each rank runs grad_accum / N micro-batches)")
-    return grad_accum // ctx.world_size
+def shared_accumulation(grad_accum: int, ctx: DistContext, resuming: bool = False) -> int:
+    """The global micro-batch count N ranks can share evenly: grad_accum rounded up to a multiple of N, so a
+    preset (grad_accum 1) runs unchanged under torchrun — each rank then runs grad_accum / N micro-batches. A
+    resumed run must keep its step size, so there a count that does not divide is a UsageError."""
+    if grad_accum % ctx.world_size == 0:
+        return grad_accum
+    if resuming:
+        raise UsageError(f"the run was set up with --grad-accum {grad_accum}, which does not divide among "
+                         f"{ctx.world_size} processes; resume it with a number of processes that divides "
+                         f"{grad_accum}")
+    return -(-grad_accum // ctx.world_size) * ctx.world_size
 
 
 def reduce_mean(value: float, ctx: DistContext, device: str) -> float:

@@ -282,7 +282,12 @@ class Trainer:
         self.emit = (progress or _ignore) if self.dist.is_main else _ignore
         self.dataset = resolve_data(config, self.dist, self.emit)
         self.tokenizer = self.dataset.tokenizer
-        self.micro_steps = distributed.local_accumulation(config.grad_accum, self.dist)
+        accumulation = distributed.shared_accumulation(config.grad_accum, self.dist, resume_from is not None)
+        if accumulation != config.grad_accum:
+            config = self.config = config.replace(grad_accum=accumulation)
+            self.emit({"event": "warning", "message": f"--grad-accum rounded up to {accumulation} so that "
+                                                      f"{self.dist.world_size} processes share each step evenly"})
+        self.micro_steps = accumulation // self.dist.world_size
         torch.manual_seed(config.seed)
         self.model_config, initial_state, trainer_state = initial_weights(config, self.tokenizer, device,
                                                                           resume_from)

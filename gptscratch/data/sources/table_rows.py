@@ -18,24 +18,29 @@ SNAPSHOT_EVERY = 1000
 
 
 def load_streaming(*args, **kwargs):
-    """datasets.load_dataset(..., streaming=True) without importing torch.
+    """datasets.load_dataset(..., streaming=True), without making `datasets` import torch.
 
-    `datasets` creates a shared-memory torch tensor for every streamed dataset when torch is
-    installed (for DataLoader workers), which imports torch: +180 MB and seconds of start-up
-    for a prepare that never touches torch. Unless torch is already loaded, we tell datasets
-    it is absent for the duration of the call."""
+    `datasets` creates a shared-memory torch tensor for every streamed dataset when torch is installed (for
+    DataLoader workers), which imports torch: +180 MB and seconds of start-up for a prepare that never touches
+    torch. `datasets` decides whether torch is there when it is first imported, from its documented USE_TORCH
+    variable; so when neither is loaded yet, `datasets` is imported with USE_TORCH=0 (the variable is restored
+    right after, for any library imported later). Once torch is loaded the question is moot."""
+    import os
     import sys
 
+    if "datasets" not in sys.modules and "torch" not in sys.modules:
+        previous = os.environ.get("USE_TORCH")
+        os.environ["USE_TORCH"] = "0"
+        try:
+            import datasets  # noqa: F401 - imported here so that it reads USE_TORCH=0
+        finally:
+            if previous is None:
+                os.environ.pop("USE_TORCH", None)
+            else:
+                os.environ["USE_TORCH"] = previous
     import datasets
 
-    hide = "torch" not in sys.modules and datasets.config.TORCH_AVAILABLE
-    if hide:
-        datasets.config.TORCH_AVAILABLE = False
-    try:
-        return datasets.load_dataset(*args, streaming=True, **kwargs)
-    finally:
-        if hide:
-            datasets.config.TORCH_AVAILABLE = True
+    return datasets.load_dataset(*args, streaming=True, **kwargs)
 
 
 class RowSource(Source):
