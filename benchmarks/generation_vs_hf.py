@@ -10,17 +10,17 @@ Batch-1 decoding reads every weight once per token, so it is bound by memory ban
 (the position table is not counted: one row of it is read per token). The machine's bandwidth is measured with
 a plain tensor copy (bytes read + bytes written per second) for comparison.
 
-    /work/venv/bin/python benchmarks/generation_vs_hf.py [--new-tokens 128] [--repeats 3] [--threads N]
-        [--clock process] [--plain-weights-too] [--device cuda]
+    python benchmarks/generation_vs_hf.py [--new-tokens 128] [--repeats 3] [--threads N]
+        [--clock process] [--no-accel-too] [--device cuda]
 
 On CUDA (`--device cuda`) HF also runs in bf16, the clock stops only after the GPU has finished, and the
 bandwidth line is the device's own copy rate. A GPU decoding one row is usually bound by per-token kernel
 launches and Python work rather than by bandwidth, so there the figures compare per-token overhead.
 
-`--plain-weights-too` adds "ours fp32/bf16 plain": the engine multiplying by nn.Linear's own weights instead of
-its decoding-layout copies (column-major fp32 and bf16, bf16 multiplied by MKL's bf16 GEMM where available;
-gptscratch/generation/fast_decode.py), to
-measure what those layouts buy on this machine.
+`--no-accel-too` adds "ours fp32/bf16 no-accel": the same generation with gptscratch.accel switched off
+(GPTSCRATCH_ACCEL=0: PyTorch's default kernels for every step), to measure what the measured one-row products buy
+on this machine. The line "--dtype auto picks ..." says which of the two dtypes `generate --dtype auto` uses here
+(gptscratch/accel/precision.py times both on a proxy of this model the first time); that row is marked.
 
 `--clock process` times with the process's CPU time instead of the wall clock: on a machine shared with other
 work, a single-threaded run (--threads 1) then measures the work done rather than the time spent waiting for a
@@ -30,6 +30,7 @@ core (with several threads it would count busy-waiting threads too, so it needs 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -120,14 +121,15 @@ def ours_seconds(model, prompt: list[int], new_tokens: int) -> tuple[float, list
 
 
 def ours_plain_seconds(model, prompt: list[int], new_tokens: int) -> tuple[float, list[int]]:
-    from gptscratch.generation import fast_decode
+    """Ours with gptscratch.accel switched off (GPTSCRATCH_ACCEL=0): PyTorch's default kernels for every step."""
+    from gptscratch.accel import ENV_ACCEL
 
-    budget = fast_decode.COPY_BUDGET
-    fast_decode.COPY_BUDGET = 0          # no layout copies: multiply by nn.Linear's own weights
+    previous = os.environ.get(ENV_ACCEL)
+    os.environ[ENV_ACCEL] = "0"
     try:
         return ours_seconds(model, prompt, new_tokens)
     finally:
-        fast_decode.COPY_BUDGET = budget
+        os.environ.pop(ENV_ACCEL) if previous is None else os.environ.__setitem__(ENV_ACCEL, previous)
 
 
 def main() -> None:
@@ -137,7 +139,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--clock", choices=("wall", "process"), default="wall")
-    parser.add_argument("--plain-weights-too", action="store_true")
+    parser.add_argument("--no-accel-too", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     global DEVICE
@@ -163,6 +165,10 @@ def main() -> None:
     difference = (ours_logits - hf_logits).abs().max().item()
     print(f"{DEVICE}, threads {torch.get_num_threads()}, {args.clock} clock; max |logit difference| ours vs HF: {difference:.2e}")
 
+    from gptscratch.generation.precision import resolve_inference_dtype
+
+    auto = resolve_inference_dtype("auto", DEVICE, ours.config)   # what `generate --dtype auto` picks here
+    print(f"--dtype auto picks {auto} on this machine")
     contenders = {"HF generate fp32": lambda: hf_generate_seconds(hf, prompt, args.new_tokens),
                   "ours fp32": lambda: ours_seconds(ours, prompt, args.new_tokens),
                   "ours bf16": lambda: ours_seconds(bf16, prompt, args.new_tokens)}
@@ -170,9 +176,9 @@ def main() -> None:
         hf_bf16 = to_hf(ours.cpu()).to(DEVICE, torch.bfloat16)
         ours.to(DEVICE)
         contenders["HF generate bf16"] = lambda: hf_generate_seconds(hf_bf16, prompt, args.new_tokens)
-    if args.plain_weights_too:
-        contenders["ours fp32 plain"] = lambda: ours_plain_seconds(ours, prompt, args.new_tokens)
-        contenders["ours bf16 plain"] = lambda: ours_plain_seconds(bf16, prompt, args.new_tokens)
+    if args.no_accel_too:
+        contenders["ours fp32 no-accel"] = lambda: ours_plain_seconds(ours, prompt, args.new_tokens)
+        contenders["ours bf16 no-accel"] = lambda: ours_plain_seconds(bf16, prompt, args.new_tokens)
     ours_seconds(ours, prompt, 4), ours_seconds(bf16, prompt, 4), hf_generate_seconds(hf, prompt, 4)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in contenders}
     outputs = {}
@@ -189,7 +195,8 @@ def main() -> None:
     for name, seconds in times.items():
         rate = args.new_tokens / statistics.median(seconds)
         gbs = rate * weights["bf16" if "bf16" in name else "fp32"] / 1e9
-        print(f"{name:20} {rate:9.1f} {rate / hf_rate:5.2f}x {gbs:15.1f}")
+        picked = "   <- --dtype auto" if name == f"ours {auto}" else ""
+        print(f"{name:20} {rate:9.1f} {rate / hf_rate:5.2f}x {gbs:15.1f}{picked}")
     print(f"memory bandwidth (tensor copy, read + write): {bandwidth:.1f} GB/s")
     same = outputs["ours fp32"] == outputs["HF generate fp32"]
     agree = sum(a == b for a, b in zip(outputs["ours fp32"], outputs["ours bf16"])) / args.new_tokens

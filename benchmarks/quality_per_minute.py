@@ -72,9 +72,11 @@ def run(name: str, data: str, budget: float, out: Path, overrides: dict) -> dict
 
 
 def train_precision(config) -> str:
+    from gptscratch.model import model_config
     from gptscratch.training.precision import resolve_precision
 
-    return resolve_precision(config.precision, "cpu", config.model.get("d_model"))
+    shape = model_config(config.size, 320, **config.model)   # byte-level vocabulary, padded to 64
+    return resolve_precision(config.precision, "cpu", shape, config.batch_size)
 
 
 def main() -> None:

@@ -7,9 +7,9 @@ embeddings) with the *same* step: forward, cross-entropy, backward, clip 1.0, fu
 differs. Peers, when importable in this environment:
   - Hugging Face transformers GPT2LMHeadModel (SDPA attention),
   - the `llms-from-scratch` package (Raschka): GPTModel (written-out attention) and GPTModelFast (SDPA).
-gptscratch runs in fp32 and bf16 autocast, and its row marked "(auto)" is the precision it picks automatically
-for that size (bf16 autocast on CPUs with native bf16 for models wide enough: gptscratch/training/precision.py); peers in
-fp32 and bf16 autocast.
+gptscratch runs in fp32 and bf16 autocast, and its row marked "(auto)" is the precision `train --precision auto`
+picks for that size on this machine (timed on a proxy of the model the first time: gptscratch/accel/precision.py);
+peers in fp32 and bf16 autocast.
 
 Timing: implementations are interleaved round by round (so load drifts hit all of them alike); each round
 times `--steps` steps after warm-up; the median over rounds is reported. MFU = achieved FLOP/s ÷ peak, with
@@ -156,19 +156,19 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device
-    auto = resolve_precision("auto", device)  # without a width: bf16 wherever the hardware has it
+    auto = "bf16"   # every implementation is timed in fp32 and in bf16 autocast; the (auto) row is what `train` picks
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(json.dumps({"device": device, "threads": torch.get_num_threads(), "torch": torch.__version__,
-                      "auto_precision": auto, "load_average_at_start": load}), flush=True)
+                      "precisions": ["fp32", auto], "load_average_at_start": load}), flush=True)
     peaks = {p: peak_flops(device, p) or matmul_peak(p, device) for p in {"fp32", auto}}
     impls = implementations(not args.no_peers)
     for size in args.sizes.split(","):
         overrides = {"dropout": 0.0, **({"context_length": args.context} if args.context else {})}
         config = model_config(size, args.vocab, **overrides)
         runners = {}
-        picked = resolve_precision("auto", device, config.d_model)  # what `train` uses for this size
+        picked = resolve_precision("auto", device, config, args.batch)  # what `train` measures and uses here
         for name, build in impls.items():
-            precisions = ["fp32", auto] if auto != "fp32" else ["fp32"]
+            precisions = ["fp32", auto]
             for precision in precisions:
                 label = f"{name} {precision}" + (" (auto)" if name == "gptscratch" and precision == picked else "")
                 runners[label] = Runner(build, config, precision, args.batch, device)
