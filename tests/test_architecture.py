@@ -191,6 +191,32 @@ def test_the_package_keeps_its_walls():
     assert not breaches, "\n".join(breaches)
 
 
+MAX_LINES = 350
+
+
+def test_no_module_is_longer_than_a_sitting():
+    """One concept per file: a module past MAX_LINES lines is two concepts (or a concept in need of a package)."""
+    long = {m.name: n for m in load_modules().values()
+            if (n := len(m.path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_every_public_definition_of_the_teaching_core_is_documented():
+    """A learner reads gptscratch/model/ alone: each module, and each public class and function in it, says what
+    it is (formula, shapes, paper) in a docstring."""
+    missing = []
+    for m in load_modules().values():
+        if not _in(m, "gptscratch.model"):
+            continue
+        if not ast.get_docstring(m.tree):
+            missing.append(m.name)
+        for node in m.tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_") \
+                    and not ast.get_docstring(node):
+                missing.append(f"{m.name}.{node.name}")
+    assert not missing, f"undocumented: {missing}"
+
+
 def test_the_checks_catch_what_they_look_for(tmp_path):
     """The checker itself: a planted cycle, a model module importing numpy, a library print, a private operator,
     ctypes and a monkey-patch must all be reported."""
