@@ -8,6 +8,7 @@ threads, torch version). The next run on the same machine reads the answer inste
 
     measured(device, question, measure)   the stored answer to `question`, or measure() now and store it
     forget()                               delete every stored answer (`gptscratch info --remeasure`)
+    stored_here(), describe(answers)       this machine's answers, and one readable line each (`gptscratch info`)
     GPTSCRATCH_MEASUREMENTS=FILE           keep them in FILE instead (the test suite shares one per session)
     GPTSCRATCH_REMEASURE=1                 measure again, ignoring (and replacing) stored answers
 
@@ -82,6 +83,64 @@ def forget() -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+def stored_here(device: str = "cpu") -> tuple[str | None, dict]:
+    """(this machine's key, its stored answers {question: answer}). When nothing is stored at all the key is not
+    computed — (None, {}) — because computing it imports torch (device.machine_key)."""
+    data = _read()
+    if not data:
+        return None, {}
+    key = machine_key(device)
+    answers = data.get(key, {})
+    return key, answers if isinstance(answers, dict) else {}
+
+
+def describe(answers: dict) -> list[tuple[str, str]]:
+    """One (question, answer) pair of readable text per stored answer, e.g.
+    ("decode dtype d768 nh12 T1024 V50304", "fp32 (bf16 0.17 s, fp32 70.0 ms)"): a model shape stored as JSON
+    becomes its width, heads, context and vocabulary plus every field that differs from ModelConfig's default."""
+    return [(_describe_question(question), _describe_answer(answer)) for question, answer in answers.items()]
+
+
+def _describe_question(question: str) -> str:
+    head, brace, shape = question.partition("{")
+    try:
+        fields = json.loads(brace + shape) if brace else None
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        return question
+    from ..model.config import ModelConfig
+
+    defaults = {name: value.default for name, value in ModelConfig.__dataclass_fields__.items()}
+    short = {"d_model": "d", "n_head": "nh", "context_length": "T", "vocab_size": "V"}
+    words = [f"{short[name]}{fields[name]}" for name in short if name in fields]
+    words += [f"{name}={value}" for name, value in fields.items()
+              if name not in short and name in defaults and value != defaults[name]]
+    words += [f"{name}={value}" for name, value in fields.items() if name not in short and name not in defaults]
+    return " ".join([head.strip(), *words])
+
+
+def _describe_answer(answer) -> str:
+    if not isinstance(answer, dict) or "best" not in answer:
+        return json.dumps(answer)
+    per_token = "seconds_per_token" in answer
+    timings = answer.get("seconds_per_token" if per_token else "seconds")
+    if not isinstance(timings, dict) or not timings:
+        return str(answer["best"])
+    times = ", ".join(f"{name} {_duration(seconds)}" for name, seconds in sorted(timings.items()))
+    return f"{answer['best']} ({times}{' per token' if per_token else ''})"
+
+
+def _duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)):
+        return str(seconds)
+    if seconds >= 0.1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e6:.0f} µs"
 
 
 def time_candidates(candidates: dict[str, Callable[[], object]], budget: float = 1.0, max_rounds: int = 7,

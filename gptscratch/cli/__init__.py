@@ -77,7 +77,7 @@ def root(
     """Global options apply to every command: gptscratch [OPTIONS] COMMAND ..."""
     # Reject a misspelt device now (cheap, no torch import); availability is checked when a
     # command actually needs the device.
-    SETTINGS.update(device=device, quiet=quiet, debug=debug)
+    SETTINGS.update(device=device, quiet=quiet, debug=debug, no_accel=no_accel)
     check_device_name(device)
     if no_accel:  # the environment is the one switch gptscratch.accel reads (and torchrun children inherit)
         os.environ[ENV_ACCEL] = "0"

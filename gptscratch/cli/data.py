@@ -15,7 +15,6 @@ inside the commands so that `gptscratch --help` stays fast.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Optional
 
 import typer
@@ -35,16 +34,15 @@ app = typer.Typer(
 
 
 def parse_count(text: Optional[str], flag: str = "--tokens") -> Optional[int]:  # noqa: UP007
-    """'50M' -> 50_000_000; also k, B (billions), plain integers and 1e6."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kKmMbBgG]?)\s*", text)
-    if not match:
-        from gptscratch.errors import UsageError
+    """'50M' -> 50_000_000; also k, B (billions), plain integers and 1e6 — read by gptscratch.training's
+    parse_count (the one reading of counts, recipe files included); the error names `flag`."""
+    from gptscratch.errors import UsageError
+    from gptscratch.training.config import parse_count as read_count
 
-        raise UsageError(f"{flag} {text!r} is not a count; write e.g. 50M, 1B, 200k or 1000000")
-    scale = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9}[match.group(2).lower()]
-    return int(float(match.group(1)) * scale)
+    try:
+        return read_count(text)
+    except UsageError:
+        raise UsageError(f"{flag} {text!r} is not a count; write e.g. 50M, 1B, 200k or 1000000") from None
 
 
 def _human_bytes(size: int) -> str:

@@ -11,8 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gptscratch.cli.render import log, print_json, progress_callback, show, table
-from gptscratch.cli.settings import announce_device
+from gptscratch.cli.render import announce_device, log, print_json, progress_callback, show, table
 from gptscratch.errors import UsageError
 
 app = typer.Typer(help="Evaluate checkpoints: perplexity, comparison, speed, HellaSwag.", no_args_is_help=True)
@@ -81,12 +80,9 @@ def compare(
     text = _check(data, file, max_tokens, stride, batch_size)
     device = announce_device()
     if data is None and text is None:
-        from gptscratch.checkpoint import read_config, resolve_checkpoint
+        from gptscratch.evaluation.compare import check_same_training_data
 
-        trained_on = {read_config(resolve_checkpoint(c)).get("training", {}).get("data") for c in checkpoints}
-        if len(trained_on) > 1:
-            raise UsageError(f"the checkpoints were trained on different data ({', '.join(map(str, trained_on))});"
-                             " pass --data NAME or --file PATH so all are scored on the same text")
+        check_same_training_data(checkpoints)
     rows = [_score(c, data, text, split, max_tokens, context, stride, batch_size, device) for c in checkpoints]
     if json_output:
         print_json({"checkpoints": rows})

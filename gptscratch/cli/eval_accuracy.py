@@ -14,8 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gptscratch.cli.render import log, print_json, progress_callback, show, table
-from gptscratch.cli.settings import announce_device
+from gptscratch.cli.render import announce_device, log, print_json, progress_callback, show, table
 
 
 def accuracy(

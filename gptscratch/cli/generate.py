@@ -16,8 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gptscratch.cli.render import log, print_json, show, table
-from gptscratch.cli.settings import announce_device
+from gptscratch.cli.render import announce_device, log, print_json, show, table
 from gptscratch.errors import UsageError
 from gptscratch.textfile import read_stdin_text, read_text_file
 
@@ -88,16 +87,15 @@ def generate(
     json_output: Annotated[bool, Opt("--json", help="One JSON object per output (JSON lines) instead of plain text.")] = False,
 ) -> None:
     """Generate text from a trained model. Example: gptscratch generate --prompt "The " --preset creative"""
-    from gptscratch.generation import PRESETS, SamplingConfig
+    from gptscratch.generation import SamplingConfig
     from gptscratch.generation.completion import GenerationSettings
     from gptscratch.generation.precision import INFERENCE_DTYPES
+    from gptscratch.generation.presets import preset_sampling
 
-    if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    chosen = preset_sampling(preset, temperature=temperature, top_k=top_k, top_p=top_p,
+                             repetition_penalty=repetition_penalty)
     if dtype not in INFERENCE_DTYPES:
         raise UsageError(f"unknown --dtype {dtype!r}; choose one of {', '.join(INFERENCE_DTYPES)}")
-    overrides = dict(temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty)
-    chosen = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     try:
         settings = GenerationSettings(max_new_tokens=max_tokens, sampling=SamplingConfig(**chosen),
                                       num_samples=num_samples, seed=seed, stop_strings=_unescape(stop or ()),
@@ -160,16 +158,10 @@ def _generate(model, tokenizer, prompts: list[str], settings, json_output: bool)
 
 
 def _compare(model, tokenizer, prompt: str, settings, json_output: bool) -> None:
-    from dataclasses import replace
-
-    from gptscratch.generation import COMPARE_STRATEGIES, SamplingConfig
-    from gptscratch.generation.completion import Completion, stream_completions
+    from gptscratch.generation.completion import compare_strategies
 
     rows = []
-    for name, values in COMPARE_STRATEGIES.items():
-        strategy = replace(settings, sampling=SamplingConfig(**values), num_samples=1)
-        done = [e for e in stream_completions(model, tokenizer, [prompt], strategy) if isinstance(e, Completion)]
-        completion = done[0]
+    for name, values, completion in compare_strategies(model, tokenizer, prompt, settings):
         knobs = " ".join(f"{SHORT[k]}={v}" for k, v in values.items() if v is not None)
         if json_output:
             print_json({"strategy": name, "settings": values, **completion.to_dict()})

@@ -30,12 +30,11 @@ from rich.prompt import Confirm, Prompt
 from rich.text import Text
 
 from gptscratch.cli.settings import SETTINGS
+from gptscratch.model.config import SIZES
 from gptscratch.tokenizers import TOKENIZER_NAMES
 
 # Menu order (the issue's learning order); registered commands not listed here follow, alphabetically.
 MENU_ORDER = ("train", "generate", "eval", "evaluate", "interpret", "data", "pretrained")
-SIZES = ("tiny", "mini", "small", "medium")
-SAMPLING_PRESETS = ("creative", "balanced", "precise")
 
 Ask = Callable[..., str]
 
@@ -66,7 +65,9 @@ def option_flags(command) -> set[str]:
 def global_args() -> list[str]:
     """The global options this invocation was given, so the command that runs (and is shown) keeps them."""
     args = ["--device", SETTINGS.device] if SETTINGS.device != "auto" else []
-    return args + (["--quiet"] if SETTINGS.quiet else []) + (["--debug"] if SETTINGS.debug else [])
+    args += ["--quiet"] if SETTINGS.quiet else []
+    args += ["--debug"] if SETTINGS.debug else []
+    return args + (["--no-accel"] if SETTINGS.no_accel else [])
 
 
 class Questions:
@@ -122,6 +123,7 @@ def generate_flow(command, q: Questions) -> list[str]:
     flags = option_flags(command)
     if not {"--prompt", "--max-tokens", "--preset"} <= flags:
         return generic_flow(["generate"], command, q)
+    from gptscratch.generation.presets import DEFAULT_PRESET, PRESETS  # imports torch: the command will anyway
     args = ["generate"]
     checkpoint = q.ask("Checkpoint (Enter: the most recent run)", "")
     if checkpoint:
@@ -130,8 +132,8 @@ def generate_flow(command, q: Questions) -> list[str]:
     max_tokens = q.ask("Tokens to generate", "200")
     if max_tokens != "200":
         args += ["--max-tokens", max_tokens]
-    preset = Prompt.ask("Sampling", choices=list(SAMPLING_PRESETS), default="balanced", console=q.console)
-    return args + (["--preset", preset] if preset != "balanced" else [])
+    preset = Prompt.ask("Sampling", choices=list(PRESETS), default=DEFAULT_PRESET, console=q.console)
+    return args + (["--preset", preset] if preset != DEFAULT_PRESET else [])
 
 
 def generic_flow(path: list[str], command, q: Questions) -> list[str]:

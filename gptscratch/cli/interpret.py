@@ -13,9 +13,8 @@ from rich.markup import escape
 
 from gptscratch.cli.interpret_support import (Arg, BosOpt, CheckpointArg, CheckpointOpt, DemoOpt, JsonOpt, Opt,
                                                PlotOpt, TextOpt, check_plot, load_model, percent, save_plot, styled,
-                                               text_ids, token_label)
-from gptscratch.cli.render import log, print_json, show, table, warn
-from gptscratch.cli.settings import announce_device
+                                               text_ids)
+from gptscratch.cli.render import announce_device, log, print_json, show, table, warn
 from gptscratch.errors import UsageError
 
 app = typer.Typer(help="Look inside a model: logit lens, attention heads, induction heads, activation patching.",
@@ -34,8 +33,8 @@ def logit_lens_command(
     bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
 ) -> None:
     """What each layer would predict (final norm applied). Example: gptscratch interpret logit-lens RUN --demo"""
-    from gptscratch.interpret import logit_lens
-    from gptscratch.interpret.demos import LENS_TEXTS, first_token
+    from gptscratch.interpret import first_token, logit_lens, token_label
+    from gptscratch.interpret.demos import LENS_TEXTS
     from gptscratch.interpret.plots import Heatmap
 
     check_plot(plot)
@@ -50,11 +49,7 @@ def logit_lens_command(
         answer = first_token(tokenizer, item_target)[0] if item_target else None
         lens = logit_lens(loaded.model, ids, k=k, target=answer, incl_mid=include_mid,
                           vocab_limit=tokenizer.vocab_size)
-        known = [i for i, t in enumerate(lens.targets) if t is not None]
-        pos = position if position is not None else (known[-1] if known else len(ids) - 1)
-        if not -len(ids) <= pos < len(ids):
-            raise UsageError(f"--position {pos} is outside the {len(ids)} tokens of the text")
-        pos %= len(ids)
+        pos = lens.position(position)
         results.append({**lens.to_dict(lambda t: token_label(tokenizer, t)), "position": pos})
         if json_output:
             continue
@@ -98,7 +93,7 @@ def attention_command(
     bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
 ) -> None:
     """Classify every head (previous-token, first-token, duplicate, induction, uniform, focused …)."""
-    from gptscratch.interpret import analyse_heads, attention_patterns
+    from gptscratch.interpret import analyse_heads, attention_patterns, token_label
     from gptscratch.interpret.demos import ATTENTION_TEXT
     from gptscratch.interpret.heads import DETECTORS
     from gptscratch.interpret.plots import Heatmap
@@ -164,11 +159,7 @@ def induction_heads_command(
     bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
 ) -> None:
     """Rank heads by induction score on repeated random tokens; find the previous-token heads feeding them."""
-    from gptscratch.interpret import (
-        analyse_heads,
-        find_induction_heads,
-        repeated_random_tokens,
-    )
+    from gptscratch.interpret import analyse_heads, copy_length, find_induction_heads, repeated_random_tokens
     from gptscratch.interpret.demos import ATTENTION_TEXT
     from gptscratch.interpret.plots import Heatmap
 
@@ -177,10 +168,7 @@ def induction_heads_command(
     loaded = load_model(checkpoint, checkpoint_option)
     config, tokenizer = loaded.model.config, loaded.tokenizer
     offset = 1 if bos else 0
-    length = length if length is not None else min(50, (config.context_length - offset) // 2)
-    if length < 2 or offset + 2 * length > config.context_length:
-        raise UsageError(f"--length must be in 2..{(config.context_length - offset) // 2} for a context of "
-                         f"{config.context_length} (two copies must fit)")
+    length = copy_length(config.context_length, bos, length)
     if batch < 1 or top < 1:
         raise UsageError("--batch and --top must be ≥ 1")
     tokens = repeated_random_tokens(tokenizer.vocab_size, length, batch, seed,
@@ -226,8 +214,8 @@ def patch_command(
     bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
 ) -> None:
     """Activation patching: how much of the clean answer each activation restores (0% corrupted, 100% clean)."""
-    from gptscratch.interpret import activation_patching, assess, run_with_hooks
-    from gptscratch.interpret.demos import PatchExample, first_token, patch_examples
+    from gptscratch.interpret import activation_patching, assess, custom_example, token_label
+    from gptscratch.interpret.demos import patch_examples
     from gptscratch.interpret.plots import Heatmap
 
     check_plot(plot)
@@ -242,16 +230,7 @@ def patch_command(
             raise UsageError("patch needs --clean, --corrupted and --target (or --demo for built-in examples)")
         clean_ids = text_ids(loaded, clean, bos, flag="--clean")
         corrupted_ids = text_ids(loaded, corrupted, bos, flag="--corrupted")
-        target_id = first_token(tokenizer, target)[0]
-        if foil is not None:
-            foil_id = first_token(tokenizer, foil)[0]
-        else:
-            logits = run_with_hooks(model, corrupted_ids, {})[0, -1, :tokenizer.vocab_size]  # no padding ids
-            ranked = logits.argsort(descending=True)[:2].tolist()
-            foil_id = ranked[0] if ranked[0] != target_id else ranked[1]
-        if foil_id == target_id:
-            raise UsageError("--target and --foil start with the same token; choose answers that differ in their first token")
-        examples = [PatchExample("custom", "", clean_ids, corrupted_ids, target_id, foil_id)]
+        examples = [custom_example(model, tokenizer, clean_ids, corrupted_ids, target, foil)]
     results, maps = [], []
     for example in examples:
         result = activation_patching(model, example.clean, example.corrupted, example.target, example.foil)
@@ -259,8 +238,7 @@ def patch_command(
         record = {"name": example.name, "description": example.description, **result.to_dict(),
                   "token_strings": labels, "target_string": token_label(tokenizer, example.target),
                   "foil_string": token_label(tokenizer, example.foil)}
-        record["assessment"] = {"resid": [[assess(v) for v in row] for row in result.resid],
-                                "heads": [[assess(v) for v in row] for row in result.heads]}
+        record["assessment"] = result.assessment()
         results.append(record)
         maps += [Heatmap(result.resid, f"{example.name}: residual stream", result.resid_labels, labels,
                          "position", "patched activation", diverging=True),
@@ -271,7 +249,7 @@ def patch_command(
             continue
         if example.description:
             log(f"{example.name}: {example.description}")
-        if abs(result.clean_logit_diff - result.corrupted_logit_diff) < 0.1:
+        if result.noisy:
             warn(f"{example.name}: the clean and corrupted logit differences are only "
                  f"{abs(result.clean_logit_diff - result.corrupted_logit_diff):.3g} apart, so the percentages "
                  "mostly amplify noise; use prompts whose answers the model actually tells apart")
@@ -279,12 +257,8 @@ def patch_command(
                    ["target", "foil", "clean", "corrupted"],
                    [[escape(record["target_string"]), escape(record["foil_string"]),
                      f"{result.clean_logit_diff:.3f}", f"{result.corrupted_logit_diff:.3f}"]]))
-        cells = [(v, label, f"{labels[p]}@{p}") for label, row in zip(result.resid_labels, result.resid)
-                 for p, v in enumerate(row)]
-        cells += [(v, f"L{lay}H{h}", "all positions") for lay, row in enumerate(result.heads) for h, v in enumerate(row)]
-        cells.sort(key=lambda c: abs(c[0]), reverse=True)
-        rows = [[label, escape(where), styled(percent(v), assess(v)), styled(assess(v), assess(v))]
-                for v, label, where in cells[:top]]
+        rows = [[label, escape(f"{labels[p]}@{p}" if p is not None else "all positions"),
+                 styled(percent(v), assess(v)), styled(assess(v), assess(v))] for v, label, p in result.strongest(top)]
         show(table("strongest effects (0% = corrupted, 100% = clean)",
                    ["activation", "position", "recovered", "assessment"], rows))
     if json_output:
@@ -305,13 +279,9 @@ def train_induction_command(
     """Train the textbook induction circuit: a 2-layer attention-only GPT that copies from its context (CPU, <1 min)."""
     import torch
 
-    from gptscratch.checkpoint import check_checkpoint_target, save_checkpoint
+    from gptscratch.checkpoint import check_checkpoint_target
     from gptscratch.cli.render import progress_callback
-    from gptscratch.interpret.toy import (
-        ToyInductionSetup,
-        toy_tokenizer,
-        train_induction_model,
-    )
+    from gptscratch.interpret.toy import ToyInductionSetup, save_induction_model, train_induction_model
 
     if steps < 1 or (stop_below is not None and stop_below <= 0):
         raise UsageError("--steps must be ≥ 1 and --stop-below > 0")
@@ -322,9 +292,7 @@ def train_induction_command(
     torch.set_num_threads(1)    # measured on one core; more threads do not help a model this small
     with progress_callback("training the induction circuit") as progress:
         result = train_induction_model(setup, progress=progress)
-    path = save_checkpoint(out, result.model, toy_tokenizer(setup).spec(),
-                           training={"task": "repeated segments (gptscratch.interpret.toy)", "steps": result.steps,
-                                     "seed": seed})
+    path = save_induction_model(out, result)
     summary = {"checkpoint": str(path), "steps": result.steps, "seconds": round(result.seconds, 1),
                "probe_first_copy": result.final["probe_first_copy"],
                "probe_second_copy": result.final["probe_second_copy"], "curve": result.curve}

@@ -1,5 +1,6 @@
 """Shared pieces of the `gptscratch interpret` commands (gptscratch/cli/interpret.py): their common options,
-checkpoint loading, reading the text to analyse, and how tokens and assessments are shown."""
+checkpoint loading, reading the text to analyse (option or stdin), and how assessments are shown. Turning text
+into ids and ids into labels is the library's (gptscratch/interpret/tokens.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from gptscratch.cli.render import log
-from gptscratch.cli.settings import announce_device
+from gptscratch.cli.render import announce_device, log
 from gptscratch.errors import UsageError
 
 Opt, Arg = typer.Option, typer.Argument
@@ -47,16 +47,6 @@ def load_model(checkpoint, checkpoint_option=None):
     return loaded
 
 
-def token_label(tokenizer, token) -> str:
-    """A token as readable text: spaces shown as ␣, control characters and stray bytes escaped."""
-    raw = tokenizer.decode_bytes([int(token)])
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return repr(raw)[2:-1]
-    return repr(text)[1:-1].replace(" ", "␣")
-
-
 def styled(text: str, style_key: str) -> str:
     style = STYLES.get(style_key, "")
     return f"[{style}]{escape(text)}[/]" if style else escape(text)
@@ -71,23 +61,16 @@ def text_ids(loaded, text, bos: bool, demo: bool = False, flag: str = "--text") 
     if not text:
         how = "pass --text \"...\" (or pipe it on stdin)" if flag == "--text" else f"give {flag} some text"
         raise UsageError(f"no text to analyse; {how}, or try --demo")
+    from gptscratch.interpret.tokens import check_context, encode_text
+
     try:
-        ids = _encode(loaded.tokenizer, text, bos)
+        ids = encode_text(loaded.tokenizer, text, bos)
     except UsageError as error:
         if not demo:
             raise
         raise UsageError(f"the built-in demo text does not fit this model's tokenizer ({error}); "
                          "pass your own --text instead of --demo") from None
-    if len(ids) > loaded.model.config.context_length:
-        raise UsageError(f"the text has {len(ids)} tokens but the model's context is "
-                         f"{loaded.model.config.context_length}; shorten {flag}")
-    return ids
-
-
-def _encode(tokenizer, text: str, bos: bool) -> list[int]:
-    from gptscratch.interpret.demos import encode_text
-
-    return encode_text(tokenizer, text, bos)
+    return check_context(ids, loaded.model.config.context_length, flag)
 
 
 def save_plot(path, maps, title=""):

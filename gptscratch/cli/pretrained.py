@@ -82,12 +82,11 @@ def convert(
 ) -> None:
     """Convert a local GPT-2 or Phi model folder (e.g. a fine-tune) into a gptscratch checkpoint."""
     from gptscratch.checkpoint import check_checkpoint_target
-    from gptscratch.paths import pretrained_root
-    from gptscratch.pretrained.convert import convert_hf_folder
+    from gptscratch.pretrained.convert import convert_hf_folder, default_target
 
     if not hf_dir.is_dir():
         raise UsageError(f"{hf_dir} is not a folder; pass a Hugging Face model folder")
-    target = out or pretrained_root() / hf_dir.resolve().name
+    target = out or default_target(hf_dir)
     check_checkpoint_target(target)  # before reading GBs: --out may only be new, empty or a checkpoint to replace
     with progress_callback("convert") as progress:
         path = convert_hf_folder(hf_dir, target, dtype=dtype, progress=progress)

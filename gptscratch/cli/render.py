@@ -4,6 +4,7 @@ The library never prints; it hands progress events (plain dicts) to a callback. 
 turns them into output:
 
 - `log(msg)`: one line on stderr, silenced by `--quiet`.
+- `announce_device()`: resolve `--device` and log "device: <name>" (what every command that computes starts with).
 - `print_json(obj)`: compact one-line JSON on stdout (machine-readable `--json` output).
 - `table(...)` + `show(...)`: human-readable tables on stdout.
 - `progress_callback(description)`: context manager yielding `callback(event: dict)`.
@@ -44,6 +45,19 @@ def log(msg: str, *, markup: bool = False) -> None:
     """Print one line to stderr unless --quiet. Markup is off so "[x]" in paths survives."""
     if not SETTINGS.quiet:
         stderr.print(msg, markup=markup, soft_wrap=True)
+
+
+def announce_device() -> str:
+    """Resolve `SETTINGS.device` to a concrete device, log "device: <name>" to stderr, return it.
+
+    Raises gptscratch.errors.UsageError when the requested device is unavailable. Imports
+    torch (through resolve_device) unless the device is "cpu", so call it inside commands.
+    """
+    from gptscratch.device import resolve_device
+
+    device = resolve_device(SETTINGS.device)
+    log(f"device: {device}")
+    return device
 
 
 def warn(msg: str) -> None:

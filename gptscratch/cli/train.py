@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from gptscratch.cli.model_options import model_options
-from gptscratch.cli.render import log, print_json, progress_callback, show, table, warn
-from gptscratch.cli.settings import SETTINGS, announce_device
+from gptscratch.cli.render import announce_device, log, print_json, progress_callback, show, table, warn
+from gptscratch.cli.settings import SETTINGS
 from gptscratch.tokenizers import describe_names
 
 app = typer.Typer(help="Train a GPT from scratch (or resume a run); list and plot runs.", no_args_is_help=False)

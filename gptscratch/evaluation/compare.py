@@ -38,6 +38,17 @@ def dataset_tokens(loaded, data: str | None, split: str, max_tokens: int | None)
     return tokens, f"{dataset.name}:{split}"
 
 
+def check_same_training_data(checkpoints: list[str]) -> None:
+    """UsageError when the checkpoints were trained on different datasets: each would then be scored on its own
+    validation split (the default without --data and --file), and the losses would not compare."""
+    from gptscratch.checkpoint import read_config, resolve_checkpoint
+
+    trained_on = {read_config(resolve_checkpoint(c)).get("training", {}).get("data") for c in checkpoints}
+    if len(trained_on) > 1:
+        raise UsageError(f"the checkpoints were trained on different data ({', '.join(map(str, trained_on))});"
+                         " pass --data NAME or --file PATH so all are scored on the same text")
+
+
 def score_checkpoint(checkpoint: str, *, data: str | None = None, text: str | None = None, split: str = "val",
                      max_tokens: int | None = None, context: int | None = None, stride: int | None = None,
                      batch_size: int = 4, device: str = "cpu",

@@ -84,6 +84,20 @@ def stream_completions(model, tokenizer, prompts: list[str],
         yield from _run_batch(model, tokenizer, chunk, start * k, settings)
 
 
+def compare_strategies(model, tokenizer, prompt: str,
+                       settings: GenerationSettings) -> Iterator[tuple[str, dict, Completion]]:
+    """(name, sampling values, completion) for each strategy of COMPARE_STRATEGIES in turn: one sample of
+    `prompt` each, with everything but the sampling taken from `settings`."""
+    from dataclasses import replace
+
+    from .presets import COMPARE_STRATEGIES
+
+    for name, values in COMPARE_STRATEGIES.items():
+        strategy = replace(settings, sampling=SamplingConfig(**values), num_samples=1)
+        done = [e for e in stream_completions(model, tokenizer, [prompt], strategy) if isinstance(e, Completion)]
+        yield name, values, done[0]
+
+
 def _run_batch(model, tokenizer, prompts: list[str], first_index: int,
                settings: GenerationSettings) -> Iterator[Piece | Completion]:
     k = settings.num_samples

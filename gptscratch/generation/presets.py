@@ -11,6 +11,8 @@ penalty) before the presets that combine them, so a side-by-side table shows wha
 
 from __future__ import annotations
 
+from ..errors import UsageError
+
 PRESETS: dict[str, dict] = {
     "creative": {"temperature": 1.0, "top_k": None, "top_p": 0.95},
     "balanced": {"temperature": 0.8, "top_k": 50, "top_p": 0.9},
@@ -26,3 +28,11 @@ COMPARE_STRATEGIES: dict[str, dict] = {
     "top-p 0.9": {"temperature": 1.0, "top_p": 0.9},
     **{f"preset {name}": values for name, values in PRESETS.items()},
 }
+
+
+def preset_sampling(preset: str, **overrides) -> dict:
+    """The sampling values of `preset` with every override that is not None applied on top (the knobs a person
+    set explicitly win). UsageError for an unknown preset."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return {**PRESETS[preset], **{key: value for key, value in overrides.items() if value is not None}}

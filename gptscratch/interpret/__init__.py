@@ -4,7 +4,8 @@
     logit_lens.py  what each layer would predict (final norm applied, as TransformerLens's accumulated_resid)
     heads.py       attention patterns, detection scores (TransformerLens's), head classification, entropy
     induction.py   induction heads on repeated random tokens, and the previous-token heads that feed them
-    patching.py    activation patching over residual positions and heads, logit difference recovered
+    patching.py    activation patching over residual positions and heads, logit difference recovered; the foil
+    tokens.py      prompts to token ids (end-of-text in front, fits the context), tokens to readable labels
     plots.py       heatmaps (matplotlib, optional)
     demos.py       built-in examples for `--demo`
     toy.py         train the textbook induction circuit (2-layer attention-only GPT, repeated segments)
@@ -15,11 +16,15 @@ positional scheme) through the model's hook points; nothing is estimated where i
 
 from .cache import ActivationCache, hook_name, hooks, run_with_cache, run_with_hooks, select_names
 from .heads import HeadProfile, analyse_heads, attention_patterns, detection_patterns, detection_score
-from .induction import InductionReport, find_induction_heads, repeated_random_tokens
+from .induction import InductionReport, copy_length, find_induction_heads, repeated_random_tokens
 from .logit_lens import LogitLens, logit_lens
-from .patching import PatchingResult, activation_patching, assess, logit_difference, patch_recovered
+from .patching import (PatchExample, PatchingResult, activation_patching, assess, choose_foil, custom_example,
+                       logit_difference, patch_recovered)
+from .tokens import check_context, encode_text, first_token, token_label
 
-__all__ = ["ActivationCache", "HeadProfile", "InductionReport", "LogitLens", "PatchingResult", "activation_patching",
-           "analyse_heads", "assess", "attention_patterns", "detection_patterns", "detection_score",
-           "find_induction_heads", "hook_name", "hooks", "logit_difference", "logit_lens", "patch_recovered",
-           "repeated_random_tokens", "run_with_cache", "run_with_hooks", "select_names"]
+__all__ = ["ActivationCache", "HeadProfile", "InductionReport", "LogitLens", "PatchExample", "PatchingResult",
+           "activation_patching", "analyse_heads", "assess", "attention_patterns", "check_context", "choose_foil",
+           "copy_length", "custom_example", "detection_patterns", "detection_score", "encode_text",
+           "find_induction_heads", "first_token", "hook_name", "hooks", "logit_difference", "logit_lens",
+           "patch_recovered", "repeated_random_tokens", "run_with_cache", "run_with_hooks", "select_names",
+           "token_label"]

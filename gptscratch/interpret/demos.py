@@ -1,4 +1,4 @@
-"""Built-in examples for `--demo`, and turning text into the token ids the tools read.
+"""Built-in examples for `--demo`.
 
 The texts are classics of the literature so that a learner can compare with published pictures:
 the logit lens on a factual prompt (nostalgebraist 2020), a repeated sentence where duplicate-token and
@@ -10,9 +10,9 @@ an induction pair built from random tokens, which every tokenizer can express.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..errors import GptScratchError, UsageError
+from ..errors import GptScratchError
+from .patching import PatchExample
+from .tokens import encode_text, first_token
 
 LENS_TEXTS = (
     "The Eiffel Tower is located in the city of Paris",
@@ -21,31 +21,6 @@ LENS_TEXTS = (
 ATTENTION_TEXT = "The cat sat on the mat because the mat was warm. The cat sat on the mat because the mat was warm."
 IOI = ("When John and Mary went to the store, John gave a drink to",
        "When John and Mary went to the store, Mary gave a drink to", " Mary", " John")
-
-
-@dataclass
-class PatchExample:
-    name: str
-    description: str
-    clean: list
-    corrupted: list
-    target: int
-    foil: int
-
-
-def encode_text(tokenizer, text: str, bos: bool = True) -> list[int]:
-    """Token ids of `text`, with the end-of-text id in front when `bos` (TransformerLens prepends BOS too:
-    models trained on documents separated by end-of-text expect one, and position 0 becomes a neutral sink)."""
-    ids = tokenizer.encode(text)
-    return ([tokenizer.eot_id] if bos else []) + ids
-
-
-def first_token(tokenizer, text: str) -> tuple[int, int]:
-    """(first token id of `text`, how many tokens `text` has)."""
-    ids = tokenizer.encode(text)
-    if not ids:
-        raise UsageError("the answer text is empty; give a non-empty --target / --foil")
-    return ids[0], len(ids)
 
 
 def induction_example(tokenizer, context_length: int, seed: int = 0, bos: bool = True) -> PatchExample:

@@ -23,11 +23,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import UsageError
 from .cache import run_with_cache, run_with_hooks
 from .heads import detection_patterns, detection_score
 
 FEEDER_PREVIOUS_SCORE = 0.3   # a candidate feeder attends at least this much to the previous token
 INDUCTION_SCORE_MIN = 0.2     # below this a head is not treated as an induction head (no feeder search)
+
+
+def copy_length(context_length: int, bos: bool = True, length: int | None = None) -> int:
+    """|S| for the [bos] S S probe: `length`, or by default min(50, (context − bos) / 2); UsageError when two
+    copies of it do not fit the context or it is under 2."""
+    offset = 1 if bos else 0
+    length = length if length is not None else min(50, (context_length - offset) // 2)
+    if length < 2 or offset + 2 * length > context_length:
+        raise UsageError(f"--length must be in 2..{(context_length - offset) // 2} for a context of "
+                         f"{context_length} (two copies must fit)")
+    return length
 
 
 def repeated_random_tokens(vocab_size: int, length: int, batch: int = 4, seed: int = 0, bos_id: int | None = None,

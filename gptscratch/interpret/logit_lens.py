@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import UsageError
 from .cache import run_with_cache
 
 
@@ -38,6 +39,17 @@ class LogitLens:
 
     def layer_index(self, label: str) -> int:
         return self.labels.index(label)
+
+    def position(self, position: int | None = None) -> int:
+        """The position to detail: `position` (negative counts from the end; UsageError outside the text), or by
+        default the last one whose correct next token is known (the last position when none is)."""
+        length = len(self.tokens)
+        if position is None:
+            known = [i for i, t in enumerate(self.targets) if t is not None]
+            position = known[-1] if known else length - 1
+        if not -length <= position < length:
+            raise UsageError(f"--position {position} is outside the {length} tokens of the text")
+        return position % length
 
     def to_dict(self, decode=None) -> dict:
         """JSON-ready; `decode(id) -> str` adds readable token strings."""

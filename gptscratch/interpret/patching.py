@@ -26,6 +26,9 @@ the cost is (L + 1) + L forward passes of batch T or nh.
 Assessment of |recovered| (the seeds' colour-coded scale): ≥ 50% Critical, ≥ 20% Important, ≥ 5% Moderate,
 else Minimal. Negative values mean the clean activation pushes *away* from the clean answer; the assessment
 uses the magnitude and the sign stays in the number.
+
+The foil: when none is given, the competing answer is the corrupted run's most likely token other than the
+target (`choose_foil`) — what the model says instead once the detail changed, so LD measures that switch.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 from .cache import run_with_cache, run_with_hooks
+from .tokens import first_token
 
 ASSESSMENT = (("Critical", 0.5), ("Important", 0.2), ("Moderate", 0.05))
+NOISY_GAP = 0.1      # clean and corrupted LD closer than this: the recovered fractions mostly amplify noise
 
 
 def assess(recovered: float) -> str:
@@ -61,6 +66,40 @@ def resid_names(n_layer: int) -> tuple[list[str], list[str]]:
 
 
 @dataclass
+class PatchExample:
+    """One patching question: two prompts of equal length and the two answers the logit difference compares."""
+
+    name: str
+    description: str
+    clean: list
+    corrupted: list
+    target: int
+    foil: int
+
+
+def choose_foil(model, corrupted, target: int, vocab_size: int) -> int:
+    """The corrupted run's most likely next token other than `target` (ids ≥ vocab_size, padding, excluded)."""
+    logits = run_with_hooks(model, corrupted, {})[0, -1, :vocab_size]
+    ranked = logits.argsort(descending=True)[:2].tolist()
+    return ranked[0] if ranked[0] != target else ranked[1]
+
+
+def custom_example(model, tokenizer, clean: list[int], corrupted: list[int], target: str,
+                   foil: str | None = None) -> PatchExample:
+    """A PatchExample from a person's prompts (ids) and answers (text: the first token of each counts); without
+    `foil`, choose_foil picks it. UsageError when target and foil start with the same token."""
+    target_id = first_token(tokenizer, target)[0]
+    if foil is None:
+        foil_id = choose_foil(model, corrupted, target_id, tokenizer.vocab_size)
+    else:
+        foil_id = first_token(tokenizer, foil)[0]
+    if foil_id == target_id:
+        raise UsageError("--target and --foil start with the same token; "
+                         "choose answers that differ in their first token")
+    return PatchExample("custom", "", clean, corrupted, target_id, foil_id)
+
+
+@dataclass
 class PatchingResult:
     clean_tokens: list
     corrupted_tokens: list
@@ -74,6 +113,25 @@ class PatchingResult:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+    @property
+    def noisy(self) -> bool:
+        """True when LD clean and LD corrupted are under NOISY_GAP apart: the percentages then mostly amplify
+        noise, and prompts whose answers the model actually tells apart are needed."""
+        return abs(self.clean_logit_diff - self.corrupted_logit_diff) < NOISY_GAP
+
+    def assessment(self) -> dict:
+        """{"resid": [S][T], "heads": [L][nh]} of assess() labels, shaped like the two sweeps."""
+        return {"resid": [[assess(v) for v in row] for row in self.resid],
+                "heads": [[assess(v) for v in row] for row in self.heads]}
+
+    def strongest(self, top: int | None = None) -> list[tuple[float, str, int | None]]:
+        """Every patched activation as (recovered, activation label, position or None for a head patched at all
+        positions), largest |recovered| first (ties in sweep order); the first `top` of them when given."""
+        cells = [(v, label, p) for label, row in zip(self.resid_labels, self.resid) for p, v in enumerate(row)]
+        cells += [(v, f"L{layer}H{h}", None) for layer, row in enumerate(self.heads) for h, v in enumerate(row)]
+        cells.sort(key=lambda cell: abs(cell[0]), reverse=True)
+        return cells if top is None else cells[:top]
 
 
 def _prepare(model, clean, corrupted):

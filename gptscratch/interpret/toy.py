@@ -182,6 +182,16 @@ def train_induction_model(setup: ToyInductionSetup | None = None, progress=None)
     return ToyInductionResult(model, setup, step, time.perf_counter() - start, curve)
 
 
+def save_induction_model(path, result: ToyInductionResult):
+    """Write the trained model as a checkpoint folder that every `gptscratch interpret` command reads: its
+    char tokenizer (toy_tokenizer), and the task, steps and seed as its training record. Returns the folder."""
+    from ..checkpoint import save_checkpoint
+
+    return save_checkpoint(path, result.model, toy_tokenizer(result.setup).spec(),
+                           training={"task": "repeated segments (gptscratch.interpret.toy)", "steps": result.steps,
+                                     "seed": result.setup.seed})
+
+
 def toy_tokenizer(setup: ToyInductionSetup | None = None):
     """A char tokenizer with exactly setup.vocab_size ids (end-of-text last = bos), to save the model as a
     checkpoint the CLI can read: ids 0 .. 62 print as '0'-'9', 'A'-'Z', 'a'-'z', then more symbols if needed."""

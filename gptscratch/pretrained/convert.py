@@ -53,6 +53,14 @@ def read_hf_config(hf_dir: Path) -> dict:
         raise UsageError(f"cannot read {hf_dir / 'config.json'} ({exc}); re-download the model") from None
 
 
+def default_target(hf_dir) -> Path:
+    """Where a converted folder goes when no destination is given: the pretrained cache, under the source
+    folder's own name (so `--checkpoint NAME` finds it like a downloaded model)."""
+    from gptscratch.paths import pretrained_root
+
+    return pretrained_root() / Path(hf_dir).resolve().name
+
+
 def _source_shape(source, names: dict[str, str], rule) -> tuple[int, ...]:
     shapes = [source.shape(names[t]) for t in rule.theirs]
     shape = list(shapes[0])
