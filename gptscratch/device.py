@@ -17,6 +17,7 @@ torch is imported inside the functions so that importing this module (and the CL
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import platform
 
@@ -126,5 +127,7 @@ def machine_key(device: str) -> str:
     elif device == "mps":
         hardware = f"mps on {cpu_model()}"
     else:
-        hardware = f"{cpu_model()} ({len(cpu_flags())} flags), {torch.get_num_threads()} threads"
+        # The model name alone can hide different processors ("AMD EPYC"): the feature flags tell them apart.
+        flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:8]
+        hardware = f"{cpu_model()} [flags {flags}], {torch.get_num_threads()} threads"
     return f"{hardware} | torch {torch.__version__}"
