@@ -44,8 +44,9 @@ def test_answers_are_summarised_readably():
                                                                                 ("odd", "[1, 2]")]
 
 
-def test_info_shows_only_this_machines_answers(measurements, capsys):
+def test_info_shows_only_this_machines_answers(measurements, capsys, monkeypatch):
     torch = pytest.importorskip("torch")
+    monkeypatch.setenv("COLUMNS", "250")   # rich wraps a table to the terminal's width: keep each value on a line
     from gptscratch.cli import main
     from gptscratch.device import cpu_model, machine_key
 

@@ -14,7 +14,7 @@ from rich.markup import escape
 from gptscratch.cli.interpret_support import (Arg, BosOpt, CheckpointArg, CheckpointOpt, DemoOpt, JsonOpt, Opt,
                                                PlotOpt, TextOpt, check_plot, load_model, percent, save_plot, styled,
                                                text_ids)
-from gptscratch.cli.render import announce_device, log, print_json, show, table, warn
+from gptscratch.cli.render import announce_device, log, print_json, markup_table, show, warn
 from gptscratch.errors import UsageError
 
 app = typer.Typer(help="Look inside a model: logit lens, attention heads, induction heads, activation patching.",
@@ -62,7 +62,7 @@ def logit_lens_command(
                 word = escape(token_label(tokenizer, top))
                 cells.append(f"[bold green]{word}[/]" if top == lens.targets[p] else word)
             rows.append([label, *cells])
-        show(table("top-1 prediction after each layer (green = the correct next token)",
+        show(markup_table("top-1 prediction after each layer (green = the correct next token)",
                    ["layer", *[escape(token_label(tokenizer, ids[p])) for p in shown]], rows))
         correct = lens.targets[pos]
         detail = [[label, ", ".join(f"{escape(token_label(tokenizer, t))} {100 * pr:.1f}%" for t, pr in
@@ -70,7 +70,7 @@ def logit_lens_command(
                    lens.target_rank[s][pos], percent(lens.target_prob[s][pos])] for s, label in enumerate(lens.labels)]
         title = (f"after {escape(repr(token_label(tokenizer, ids[pos])))} (position {pos}); correct next token: "
                  f"{escape(repr(token_label(tokenizer, correct))) if correct is not None else 'unknown (give --target)'}")
-        show(table(title, ["layer", f"top {k}", "correct rank", "correct prob"], detail))
+        show(markup_table(title, ["layer", f"top {k}", "correct rank", "correct prob"], detail))
         probs = [[p if p is not None else None for p in layer] for layer in lens.target_prob]
         maps.append(Heatmap(probs, "probability of the correct next token", lens.labels,
                             [token_label(tokenizer, t) for t in ids], "position", "layer", 0.0, 1.0,
@@ -126,7 +126,7 @@ def attention_command(
                  "duplicate_token": "dup", "induction": "induct"}
         rows = [[p.name, styled(f"{p.kind} ({p.confidence:.2f})", p.kind), *[f"{p.scores[d]:.3f}" for d in DETECTORS],
                  f"{p.normalized_entropy:.3f}"] for p in profiles]
-        show(table("attention heads (scores: TransformerLens detection score Σ A⊙D / Σ A)",
+        show(markup_table("attention heads (scores: TransformerLens detection score Σ A⊙D / Σ A)",
                    ["head", "kind", *[short[d] for d in DETECTORS], "entropy (0-1)"], rows))
         if head is not None:
             where = []
@@ -134,7 +134,7 @@ def attention_command(
                 weights, keys = pattern[head, q].topk(min(3, q + 1))
                 where.append([escape(labels[q]), ", ".join(f"{escape(labels[k_])}@{k_} {w:.2f}"
                                                            for w, k_ in zip(weights.tolist(), keys.tolist()))])
-            show(table(f"where L{layer}H{head} looks (top 3 keys per query)", ["query", "attends to"], where))
+            show(markup_table(f"where L{layer}H{head} looks (top 3 keys per query)", ["query", "attends to"], where))
     if plot:
         if head is not None:
             maps = [Heatmap(pattern[head].tolist(), f"L{layer}H{head} attention", labels, labels, "key", "query", 0, 1)]
@@ -183,7 +183,7 @@ def induction_heads_command(
     if json_output:
         print_json(result)
     else:
-        show(table(escape(f"repeated random tokens: {batch} × [{'bos, ' if bos else ''}S, S], |S| = {length}"),
+        show(markup_table(escape(f"repeated random tokens: {batch} × [{'bos, ' if bos else ''}S, S], |S| = {length}"),
                    ["loss on copy 1", "loss on copy 2", "in-context loss drop"],
                    [[f"{report.loss_first_copy:.3f}", f"{report.loss_second_copy:.3f}", f"{report.loss_drop:.3f}"]]))
         rows = []
@@ -193,7 +193,7 @@ def induction_heads_command(
             extra = [result["demo_text"]["induction_scores"][h.name]] if demo else []
             rows.append([rank, h.name, styled(f"{h.score:.3f}", "induction" if h.score >= 0.4 else "mixed"),
                          f"{h.previous_token_score:.3f}", *[f"{e:.3f}" for e in extra], fed or "-"])
-        show(table("induction score = attention from copy 2 to the token after the earlier occurrence",
+        show(markup_table("induction score = attention from copy 2 to the token after the earlier occurrence",
                    ["rank", "head", "induction", "prev-token", *(["on demo text"] if demo else []),
                     "fed by (zero-ablated: its induction score)"], rows))
     if plot:
@@ -253,13 +253,13 @@ def patch_command(
             warn(f"{example.name}: the clean and corrupted logit differences are only "
                  f"{abs(result.clean_logit_diff - result.corrupted_logit_diff):.3g} apart, so the percentages "
                  "mostly amplify noise; use prompts whose answers the model actually tells apart")
-        show(table("logit(target) − logit(foil), last position",
+        show(markup_table("logit(target) − logit(foil), last position",
                    ["target", "foil", "clean", "corrupted"],
                    [[escape(record["target_string"]), escape(record["foil_string"]),
                      f"{result.clean_logit_diff:.3f}", f"{result.corrupted_logit_diff:.3f}"]]))
         rows = [[label, escape(f"{labels[p]}@{p}" if p is not None else "all positions"),
                  styled(percent(v), assess(v)), styled(assess(v), assess(v))] for v, label, p in result.strongest(top)]
-        show(table("strongest effects (0% = corrupted, 100% = clean)",
+        show(markup_table("strongest effects (0% = corrupted, 100% = clean)",
                    ["activation", "position", "recovered", "assessment"], rows))
     if json_output:
         print_json(results if demo else results[0])
@@ -299,7 +299,7 @@ def train_induction_command(
     if json_output:
         print_json(summary)
         return
-    show(table("loss on held-out [bos] S S (|S| = 10): the second copy falls when the circuit forms",
+    show(markup_table("loss on held-out [bos] S S (|S| = 10): the second copy falls when the circuit forms",
                ["step", "train copy loss", "copy 1", "copy 2", "seconds"],
                [[p["step"], f"{p['copy_loss']:.3f}", f"{p['probe_first_copy']:.3f}",
                  f"{p['probe_second_copy']:.3f}", f"{p['seconds']:.0f}"] for p in result.curve]))

@@ -29,6 +29,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gptscratch.cli.settings import SETTINGS
 
@@ -109,14 +110,23 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    """Build a rich Table; cells are converted with str(). Print it with `show`."""
-    result = Table(title=title, title_justify="left", header_style="bold")
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], markup: bool = False) -> Table:
+    """Build a rich Table; cells are converted with str(). Print it with `show`.
+
+    Cells and title are literal text — a path, a run name or generated text holding "[...]" is shown as it is,
+    never read as rich markup — unless `markup` (the caller then escapes its text: `markup_table`)."""
+    literal = (lambda value: value) if markup else Text
+    result = Table(title=literal(title) if title is not None else None, title_justify="left", header_style="bold")
     for column in columns:
-        result.add_column(column, overflow="fold")
+        result.add_column(literal(column), overflow="fold")
     for row in rows:
-        result.add_row(*(_format_cell(cell) for cell in row))
+        result.add_row(*(literal(_format_cell(cell)) for cell in row))
     return result
+
+
+def markup_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """`table` whose cells carry rich markup (styles, colours); every piece of text in them must be escaped."""
+    return table(title, columns, rows, markup=True)
 
 
 def show(renderable: Any) -> None:
