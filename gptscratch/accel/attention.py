@@ -1,9 +1,8 @@
 """bf16 training on CPU: the fused attention kernel, with its backward pass computed in fp32 where that pays.
 
 Under bf16 autocast the queries, keys and values reach attention in bf16, and PyTorch's fused CPU kernel runs
-both passes in bf16. On some CPUs its bf16 *backward* is several times slower than the fp32 one (measured on a
-2-core Xeon with AMX: fwd+bwd at B=8, nh=4, T=128, hs=32 took 5.9 ms in bf16 and 1.8 ms in fp32), enough to make
-bf16 training slower than fp32 for small models. `CausalAttentionFp32Backward` keeps the bf16 forward and
+both passes in bf16. On some CPUs its bf16 *backward* is several times slower than the fp32 one (about 3× on a
+2-core Xeon with AMX: docs/benchmarks.md), enough to make bf16 training slower than fp32 for small models. `CausalAttentionFp32Backward` keeps the bf16 forward and
 computes the gradients by running the same public kernel again in fp32 and differentiating it with autograd:
 
     forward:   out = sdpa(q, k, v, causal)                       in the inputs' dtype (bf16)

@@ -117,8 +117,8 @@ class TrainConfig:
 # Presets. quick: chosen by measurement on a 2-core CPU (benchmarks/quality_per_minute.py, docs/training.md
 # "Quality per minute"): byte-level tokens keep the output layer tiny (257 ids vs 100k for cl100k, where the LM
 # head is ~80% of a step). In a fixed two minutes *more optimizer steps* win: a 4 × 128 model at context 64,
-# batch 12, with a 3× higher peak lr than nanoGPT's CPU recipe: ~3,500 steps in fp32 on a Zen 4 (0.06 nats/char
-# below that recipe) or ~4,900 in bf16 on an AMX Xeon, where auto precision picks bf16 at width 128 (0.16 below).
+# batch 12, with a 3× higher peak lr than nanoGPT's CPU recipe (figures per machine: docs/benchmarks.md). Its
+# precision is auto: whichever of fp32 and bf16 trains this shape faster on the machine at hand (measured).
 # medium / full: FineWeb-Edu (the `fineweb-edu` source) with cl100k_base on one GPU; the seeds' 16× gradient
 # accumulation gives ~0.26M / ~0.5M-token optimizer steps. Sizes and expected times: docs/training.md.
 PRESETS: dict[str, dict] = {
