@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,21 @@ def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_measure
     for name, value in HERMETIC_ENV.items():
         monkeypatch.setenv(name, value)
     return home
+
+
+@pytest.fixture
+def tiny_model() -> Callable[..., Any]:
+    """The tests' small GPT, as a factory: `tiny_model(**overrides)` builds a fresh, seeded model in eval mode.
+
+    Default shape (TINY_MODEL in tests/helpers.py): vocab 101, context 32, 2 layers, 4 heads, d_model 32.
+    Overrides: any ModelConfig field (`tiny_model(positional="rope", vocab_size=320)`), plus `seed=` (default 0;
+    torch's global generator is seeded with it right before the weights are drawn), `dtype=` and `device=`.
+    Call `.train()` on the result where a test needs training mode. Outside a test function (module-scoped
+    fixtures, helper functions) use helpers.build_tiny_model, which this returns.
+    """
+    from helpers import build_tiny_model  # imports torch only when called
+
+    return build_tiny_model
 
 
 @pytest.fixture

@@ -1,8 +1,38 @@
-"""Small builders shared by tests (imported explicitly, not a fixture module)."""
+"""Small builders shared by tests (imported explicitly, not a fixture module).
+
+Tests get their small model from the `tiny_model` fixture (tests/conftest.py); `build_tiny_model` is the same
+builder as a plain function, for the places a fixture cannot reach (module-scoped fixtures, helper functions).
+torch is imported inside the functions: conftest.py imports this module, and CLI start-up tests prove that the CLI
+does not load torch.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+# The tests' small GPT: every part of the real thing (2 blocks, so there is a layer between two others' outputs;
+# 4 heads of 8 dimensions, so rotary fractions of 1/4 and 1/2 rotate a whole, even number of them) at a size
+# where a forward pass is instant. The vocabulary (101) differs from every other dimension, so a test that mixes
+# up two of them fails on a shape. Tests that tokenize with the byte tokenizer override vocab_size (257 ids, or
+# 320 = 257 rounded up to a multiple of 64, as training rounds it).
+TINY_MODEL = dict(vocab_size=101, context_length=32, n_layer=2, n_head=4, d_model=32)
+
+
+def build_tiny_model(*, seed: int = 0, dtype=None, device=None, **overrides):
+    """A freshly built GPT of shape TINY_MODEL updated with `overrides` (any ModelConfig field), in eval mode.
+
+    `seed` seeds torch's global generator right before the weights are drawn, so the same call builds the same
+    weights every time and what a test draws from torch's generator afterwards is reproducible too.
+    `dtype` / `device` move the built model (e.g. dtype=torch.float64 for gradient checks, device="cuda")."""
+    import torch
+
+    from gptscratch.model import GPT, ModelConfig
+
+    torch.manual_seed(seed)
+    model = GPT(ModelConfig(**{**TINY_MODEL, **overrides}))
+    if dtype is not None or device is not None:
+        model = model.to(device=device, dtype=dtype)
+    return model.eval()
 
 SAMPLE_TEXT = (
     "The quick brown fox jumps over the lazy dog. " * 40

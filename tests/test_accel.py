@@ -16,24 +16,20 @@ from gptscratch import accel
 from gptscratch.accel import decoding, measure
 from gptscratch.accel.attention import CausalAttentionFp32Backward, fp32_backward_attention
 from gptscratch.accel.precision import MARGIN, decoding_dtype, training_precision
-from gptscratch.generation import SamplingConfig, generate_ids
+from gptscratch.generation import Decoder, SamplingConfig, generate_ids
 from gptscratch.generation.precision import resolve_inference_dtype
-from gptscratch.model import GPT, ModelConfig, kernels
+from gptscratch.model import ModelConfig, kernels
 from gptscratch.training.precision import resolve_precision
+from helpers import TINY_MODEL
 
 torch.set_num_threads(1)
-TINY = ModelConfig(vocab_size=96, context_length=32, n_layer=2, n_head=2, d_model=32)
+TINY = ModelConfig(**TINY_MODEL)     # the shape the precision questions are asked about
 
 
 @pytest.fixture(autouse=True)
 def own_measurements(tmp_path, monkeypatch):
     """These tests read what was measured: each starts from an empty store of its own."""
     monkeypatch.setenv(measure.ENV_FILE, str(tmp_path / "measurements.json"))
-
-
-def tiny_model(dtype=torch.float32, **overrides):
-    torch.manual_seed(0)
-    return GPT(TINY.replace(**overrides)).to(dtype).eval()
 
 
 # -- measure.py -------------------------------------------------------------------------------------------------
@@ -71,11 +67,11 @@ def test_candidates_are_timed_against_each_other():
 # -- decoding.py ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("product", decoding.PRODUCTS)
-def test_one_row_products_give_the_default_kernels_logits(dtype, product):
-    model = tiny_model(dtype, positional="rope", tie_weights=False, lm_head_bias=True)
+def test_one_row_products_give_the_default_kernels_logits(dtype, product, tiny_model):
+    model = tiny_model(dtype=dtype, positional="rope", tie_weights=False, lm_head_bias=True)
     table = decoding.decoding_kernels(model, product)
     assert (table is None) == (product == "linear")      # F.linear is PyTorch's default: nothing to swap
-    ids = torch.randint(0, 96, (1, 12))
+    ids = torch.randint(0, model.config.vocab_size, (1, 12))
     reference_cache, cache = model.new_kv_cache(1), model.new_kv_cache(1)
     with torch.inference_mode():
         model(ids[:, :4], kv_cache=reference_cache)
@@ -88,10 +84,10 @@ def test_one_row_products_give_the_default_kernels_logits(dtype, product):
             torch.testing.assert_close(got, expected, atol=tolerance, rtol=0)
 
 
-def test_decoding_kernels_leave_batches_to_the_default_and_turn_off_with_accel(monkeypatch):
+def test_decoding_kernels_leave_batches_to_the_default_and_turn_off_with_accel(monkeypatch, tiny_model):
     model = tiny_model()
     table = decoding.decoding_kernels(model, "column-major")
-    ids = torch.randint(0, 96, (3, 8))
+    ids = torch.randint(0, model.config.vocab_size, (3, 8))
     with torch.inference_mode():
         expected, _ = model(ids)
         with kernels.use(table):
@@ -101,7 +97,7 @@ def test_decoding_kernels_leave_batches_to_the_default_and_turn_off_with_accel(m
     assert not accel.enabled() and decoding.decoding_kernels(model, "column-major") is None
 
 
-def test_the_measured_product_is_stored_and_used():
+def test_the_measured_product_is_stored_and_used(tiny_model):
     model = tiny_model()
     best = decoding.best_product(model)
     (answers,) = measure.stored().values()
@@ -109,11 +105,18 @@ def test_the_measured_product_is_stored_and_used():
     assert best in decoding.PRODUCTS and answers[question]["best"] == best
     seconds = answers[question]["seconds_per_token"]
     assert best == min(seconds, key=seconds.get)
+    table = decoding.decoding_kernels(model)          # no product named: the stored answer decides
+    assert table is None if best == "linear" else table.name == f"decode ({best})"
 
 
-def test_generation_is_the_same_with_accel_on_and_off(monkeypatch):
+@pytest.mark.parametrize("product", [p for p in decoding.PRODUCTS if p != "linear"])
+def test_generation_is_the_same_with_accel_on_and_off(monkeypatch, tiny_model, product):
+    """Each product the measurement can pick, forced (whichever wins on this machine, "linear" would make both
+    runs the same code). fp32 products differ in the last bits only, far below any gap between two logits."""
     model = tiny_model(positional="rope")
     sampling = SamplingConfig(temperature=0.0)
+    monkeypatch.setattr(decoding, "best_product", lambda model: product)
+    assert Decoder(model, [[1, 2, 3]], sampling).step_kernels.name == f"decode ({product})"   # accel is in use
     fast = list(generate_ids(model, [1, 2, 3], 20, sampling))
     monkeypatch.setenv(accel.ENV_ACCEL, "0")
     plain = list(generate_ids(model, [1, 2, 3], 20, sampling))

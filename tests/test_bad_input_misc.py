@@ -16,7 +16,6 @@ import torch
 from gptscratch.checkpoint import save_checkpoint
 from gptscratch.generation.sampling import SamplingConfig
 from gptscratch.interpret.logit_lens import logit_lens
-from gptscratch.model import GPT, ModelConfig
 from gptscratch.errors import UsageError
 from gptscratch.tasks import parse_task
 from gptscratch.tokenizers import get_tokenizer
@@ -24,22 +23,23 @@ from gptscratch.tokenizers import get_tokenizer
 REPO = Path(__file__).resolve().parent.parent
 
 
-def padded_byte_model(seed: int = 0) -> GPT:
-    """A byte-tokenizer model with 320 output rows (257 real + 63 padding) whose padding rows would win."""
-    torch.manual_seed(seed)
-    model = GPT(ModelConfig(vocab_size=320, context_length=64, n_layer=2, n_head=2, d_model=32)).eval()
+@pytest.fixture()
+def padded_byte_model(tiny_model):
+    """A byte-tokenizer model with 320 output rows (257 real + 63 padding) whose padding rows would win, and a
+    64-token context (the bad-value tests below name it)."""
+    model = tiny_model(vocab_size=320, context_length=64)
     with torch.no_grad():
         model.tok_embed.weight[257:] *= 200  # tied: the padding ids get huge logits
     return model
 
 
 @pytest.fixture()
-def padded_checkpoint(tmp_path):
-    return save_checkpoint(tmp_path / "padded", padded_byte_model(), get_tokenizer("byte").spec())
+def padded_checkpoint(tmp_path, padded_byte_model):
+    return save_checkpoint(tmp_path / "padded", padded_byte_model, get_tokenizer("byte").spec())
 
 
-def test_logit_lens_ignores_padding_ids():
-    model = padded_byte_model()
+def test_logit_lens_ignores_padding_ids(padded_byte_model):
+    model = padded_byte_model
     ids = list(b"hello world")
     unlimited = logit_lens(model, ids, k=3)
     assert any(i >= 257 for layer in unlimited.top_ids for pos in layer for i in pos)  # the trap is armed

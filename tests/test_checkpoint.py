@@ -9,39 +9,37 @@ import torch
 
 from gptscratch import checkpoint as ckpt
 from gptscratch.errors import CheckpointError, CheckpointNotFoundError, UsageError
-from gptscratch.model import GPT, ModelConfig
 from gptscratch.tokenizers import get_tokenizer
 
 
-def make_model(**overrides):
-    torch.manual_seed(0)
-    return GPT(ModelConfig(vocab_size=320, context_length=16, n_layer=1, n_head=2, d_model=16, **overrides))
+BYTE_VOCAB = 320   # the byte tokenizer's 257 ids, padded as training pads them
+BYTE = get_tokenizer("byte").spec()
 
 
-def test_round_trip_keeps_logits_and_ties(tmp_path):
-    model = make_model()
-    path = ckpt.save_checkpoint(tmp_path / "run" / "latest", model, get_tokenizer("byte").spec(),
+def test_round_trip_keeps_logits_and_ties(tmp_path, tiny_model):
+    model = tiny_model(vocab_size=BYTE_VOCAB)
+    path = ckpt.save_checkpoint(tmp_path / "run" / "latest", model, BYTE,
                                 training={"step": 7})
     loaded = ckpt.load_checkpoint(tmp_path / "run")  # a run folder resolves to its latest/
     assert loaded.path == path and loaded.training["step"] == 7
     assert loaded.model.lm_head.weight is loaded.model.tok_embed.weight
-    idx = torch.randint(0, 320, (1, 10))
-    torch.testing.assert_close(loaded.model(idx)[0], model.eval()(idx)[0], atol=0, rtol=0)
+    idx = torch.randint(0, BYTE_VOCAB, (1, 10))
+    torch.testing.assert_close(loaded.model(idx)[0], model(idx)[0], atol=0, rtol=0)
     from safetensors import safe_open
     with safe_open(str(path / ckpt.MODEL_FILE), "pt") as f:
         assert "lm_head.weight" not in f.keys()  # stored once
 
 
-def test_untied_model_round_trip(tmp_path):
-    model = make_model(tie_weights=False, lm_head_bias=True)
-    ckpt.save_checkpoint(tmp_path / "c", model, get_tokenizer("byte").spec())
+def test_untied_model_round_trip(tmp_path, tiny_model):
+    model = tiny_model(vocab_size=BYTE_VOCAB, tie_weights=False, lm_head_bias=True)
+    ckpt.save_checkpoint(tmp_path / "c", model, BYTE)
     loaded = ckpt.load_checkpoint(tmp_path / "c")
     assert loaded.model.lm_head.weight is not loaded.model.tok_embed.weight
     torch.testing.assert_close(loaded.model.lm_head.bias, model.lm_head.bias)
 
 
-def test_loading_never_unpickles(tmp_path, monkeypatch):
-    ckpt.save_checkpoint(tmp_path / "c", make_model(), get_tokenizer("byte").spec())
+def test_loading_never_unpickles(tmp_path, monkeypatch, tiny_model):
+    ckpt.save_checkpoint(tmp_path / "c", tiny_model(vocab_size=BYTE_VOCAB), BYTE)
 
     def forbidden(*args, **kwargs):
         raise AssertionError("torch.load (pickle) must not be used")
@@ -53,22 +51,22 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
     ckpt.load_checkpoint(tmp_path / "c")
 
 
-def test_interrupted_swap_recovers_previous_checkpoint(tmp_path):
+def test_interrupted_swap_recovers_previous_checkpoint(tmp_path, tiny_model):
     run = tmp_path / "run"
-    ckpt.save_checkpoint(run / "latest", make_model(), get_tokenizer("byte").spec(), training={"step": 1})
+    ckpt.save_checkpoint(run / "latest", tiny_model(vocab_size=BYTE_VOCAB), BYTE, training={"step": 1})
     # A crash between the two renames: latest/ was moved aside, the new one never arrived.
     (run / "latest").rename(run / "latest.old")
     (run / ".latest.tmp-999").mkdir()
     assert ckpt.resolve_checkpoint(run) == run / "latest.old"
     assert ckpt.load_checkpoint(run).training["step"] == 1
-    ckpt.save_checkpoint(run / "latest", make_model(), get_tokenizer("byte").spec(), training={"step": 2})
+    ckpt.save_checkpoint(run / "latest", tiny_model(vocab_size=BYTE_VOCAB), BYTE, training={"step": 2})
     assert sorted(p.name for p in run.iterdir()) == ["latest"]
     assert ckpt.load_checkpoint(run).training["step"] == 2
 
 
-def test_failed_save_leaves_old_checkpoint(tmp_path, monkeypatch):
+def test_failed_save_leaves_old_checkpoint(tmp_path, monkeypatch, tiny_model):
     run = tmp_path / "run"
-    ckpt.save_checkpoint(run / "latest", make_model(), get_tokenizer("byte").spec(), training={"step": 1})
+    ckpt.save_checkpoint(run / "latest", tiny_model(vocab_size=BYTE_VOCAB), BYTE, training={"step": 1})
     import safetensors.torch
 
     def disk_full(*args, **kwargs):
@@ -76,17 +74,17 @@ def test_failed_save_leaves_old_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
     with pytest.raises(OSError):
-        ckpt.save_checkpoint(run / "latest", make_model(), get_tokenizer("byte").spec(), training={"step": 2})
+        ckpt.save_checkpoint(run / "latest", tiny_model(vocab_size=BYTE_VOCAB), BYTE, training={"step": 2})
     assert sorted(p.name for p in run.iterdir()) == ["latest"]
     assert ckpt.load_checkpoint(run).training["step"] == 1
 
 
-def test_errors_are_clear(tmp_path):
+def test_errors_are_clear(tmp_path, tiny_model):
     with pytest.raises(UsageError, match="no checkpoint or run named"):
         ckpt.resolve_checkpoint(tmp_path / "missing")
     with pytest.raises(UsageError, match="train one"):
         ckpt.resolve_checkpoint(None)
-    path = ckpt.save_checkpoint(tmp_path / "c", make_model(), get_tokenizer("byte").spec())
+    path = ckpt.save_checkpoint(tmp_path / "c", tiny_model(vocab_size=BYTE_VOCAB), BYTE)
     (path / ckpt.MODEL_FILE).write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="damaged"):
         ckpt.load_checkpoint(path)
@@ -98,23 +96,22 @@ def test_errors_are_clear(tmp_path):
 
 
 @pytest.mark.parametrize("positional", ["learned", "sinusoidal", "rope"])
-def test_loaded_model_is_complete_on_the_target_device(tmp_path, positional):
-    """Built on `meta` and given the file's tensors: nothing may stay on meta, and the buffers the file does not
-    hold (rotary / sinusoidal frequencies, if the model keeps any) must equal a normally built model's."""
-    model = make_model(positional=positional, rotary_fraction=0.5 if positional == "rope" else 1.0).eval()
-    ckpt.save_checkpoint(tmp_path / "c", model, get_tokenizer("byte").spec())
+def test_loaded_model_is_complete_on_the_target_device(tmp_path, positional, tiny_model):
+    """Built on `meta` and given the file's tensors: nothing may stay on meta. The model keeps no buffers (its
+    rotary / sinusoidal tables are computed on the fly), so the file holds everything it computes with."""
+    model = tiny_model(vocab_size=BYTE_VOCAB, positional=positional,
+                       rotary_fraction=0.5 if positional == "rope" else 1.0)
+    ckpt.save_checkpoint(tmp_path / "c", model, BYTE)
     loaded = ckpt.load_checkpoint(tmp_path / "c").model
     assert not [name for name, t in [*loaded.named_parameters(), *loaded.named_buffers()] if t.is_meta]
-    fresh = dict(loaded.named_buffers())
-    for name, buffer in model.named_buffers():
-        torch.testing.assert_close(fresh[name], buffer, atol=0, rtol=0)
-    idx = torch.randint(0, 320, (2, 12))
+    assert list(model.named_buffers()) == list(loaded.named_buffers()) == []
+    idx = torch.randint(0, BYTE_VOCAB, (2, 12))
     torch.testing.assert_close(loaded(idx)[0], model(idx)[0], atol=0, rtol=0)
 
 
-def test_loading_does_not_randomly_initialise_weights(tmp_path, monkeypatch):
+def test_loading_does_not_randomly_initialise_weights(tmp_path, monkeypatch, tiny_model):
     """Peak memory ≈ one copy of the weights: the model is built on `meta`, so no initialiser touches real memory."""
-    ckpt.save_checkpoint(tmp_path / "c", make_model(), get_tokenizer("byte").spec())
+    ckpt.save_checkpoint(tmp_path / "c", tiny_model(vocab_size=BYTE_VOCAB), BYTE)
     initialised = []
     original = torch.nn.init.normal_
 
@@ -124,7 +121,7 @@ def test_loading_does_not_randomly_initialise_weights(tmp_path, monkeypatch):
         return original(tensor, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.init, "normal_", recording)
-    make_model()  # the recorder sees an ordinary build...
+    tiny_model(vocab_size=BYTE_VOCAB)  # the recorder sees an ordinary build...
     assert initialised
     initialised.clear()
     ckpt.load_checkpoint(tmp_path / "c")  # ...and nothing while loading

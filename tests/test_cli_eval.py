@@ -8,29 +8,26 @@ import sys
 import pytest
 
 from gptscratch.cli import main
-from helpers import SAMPLE_TEXT
+from helpers import SAMPLE_TEXT, build_tiny_model
 
 
 def save_tiny(path, seed, data_name="none", tokenizer="byte"):
-    import torch
-
+    """The tiny model (weights drawn with `seed`, 320 output rows for the byte tokenizer) saved at `path`."""
     from gptscratch.checkpoint import save_checkpoint
-    from gptscratch.model import GPT, ModelConfig
     from gptscratch.tokenizers import get_tokenizer
 
-    torch.manual_seed(seed)
     tok = get_tokenizer(tokenizer, texts=[SAMPLE_TEXT])
-    model = GPT(ModelConfig(vocab_size=320, context_length=32, n_layer=1, n_head=2, d_model=32))
+    model = build_tiny_model(vocab_size=320, seed=seed)
     save_checkpoint(path, model, tok.spec(), training={"step": 5, "tokens": 640 * seed, "val_loss": 5.5,
                                                       "data": data_name})
     return str(path)
 
 
 def cli(capsys, monkeypatch, *args):
-    from gptscratch.cli import render
-
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    monkeypatch.setattr(render.stdout, "_width", 200)     # a wide terminal: table cells are not folded
+    # Output captured like a pipe, where render.show gives a table the width it needs (no folded cells); rich
+    # reads TTY_COMPATIBLE when it prints, so a FORCE_COLOR in the caller's environment cannot make it a terminal.
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
     with pytest.raises(SystemExit) as exit_info:
         main(["--device", "cpu", *args])
     out, err = capsys.readouterr()
@@ -133,3 +130,14 @@ def test_bad_inputs_exit_2(tmp_path, capsys, monkeypatch, text_file, args, messa
     code, out, err = cli(capsys, monkeypatch, "eval", *args)
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and message in errors[0], err
+
+
+def test_checkpoints_trained_on_different_data_are_refused_by_the_library(tmp_path):
+    from gptscratch.errors import UsageError
+    from gptscratch.evaluation.compare import check_same_training_data
+
+    same = [save_tiny(tmp_path / "a", 1, data_name="notes"), save_tiny(tmp_path / "b", 2, data_name="notes")]
+    check_same_training_data(same)                          # nothing to object to
+    other = save_tiny(tmp_path / "c", 3, data_name="essays")
+    with pytest.raises(UsageError, match=r"trained on different data .*pass --data NAME or --file PATH"):
+        check_same_training_data([*same, other])

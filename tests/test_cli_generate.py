@@ -15,24 +15,23 @@ TRAINING = {"step": 0, "tokens": 0, "val_loss": None, "data": "none"}
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    import torch
-
+    """The tiny model with a byte tokenizer (320 output rows) and a 64-token context, saved once per module."""
     from gptscratch.checkpoint import save_checkpoint
-    from gptscratch.model import GPT, ModelConfig
     from gptscratch.tokenizers import get_tokenizer
+    from helpers import build_tiny_model
 
-    torch.manual_seed(0)
-    model = GPT(ModelConfig(vocab_size=320, context_length=64, n_layer=1, n_head=2, d_model=32))
+    model = build_tiny_model(vocab_size=320, context_length=64)
     path = tmp_path_factory.mktemp("ckpt") / "run" / "latest"
     save_checkpoint(path, model, get_tokenizer("byte").spec(), training=TRAINING)
     return str(path)
 
 
 def cli(capsys, monkeypatch, *args, stdin=None):
-    """Run the real entry point in-process; returns (exit code, stdout, stderr)."""
-    from gptscratch.cli import render
+    """Run the real entry point in-process; returns (exit code, stdout, stderr).
 
-    monkeypatch.setattr(render.stdout, "_width", 200)     # a wide terminal: table cells are not folded
+    Output is captured like a pipe, where render.show gives a table the width it needs (no folded cells); rich
+    reads TTY_COMPATIBLE when it prints, so a FORCE_COLOR in the caller's environment cannot make it a terminal."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     with pytest.raises(SystemExit) as exit_info:
@@ -152,3 +151,26 @@ def test_reader_closing_the_pipe_early_is_quiet_under_pipefail(checkpoint, sourc
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "Error" not in result.stderr
+
+
+def test_presets_and_the_comparison_are_library_calls(checkpoint):
+    """What `generate --preset ... --temperature ...` and `--compare` run, called from Python."""
+    from gptscratch.checkpoint import load_checkpoint
+    from gptscratch.errors import UsageError
+    from gptscratch.generation import COMPARE_STRATEGIES, PRESETS
+    from gptscratch.generation.completion import GenerationSettings, compare_strategies, stream_completions
+    from gptscratch.generation.presets import preset_sampling
+    from gptscratch.generation.sampling import SamplingConfig
+
+    assert preset_sampling("precise") == PRESETS["precise"]
+    assert preset_sampling("balanced", temperature=0.0, top_k=None) == {**PRESETS["balanced"], "temperature": 0.0}
+    with pytest.raises(UsageError, match="unknown preset 'wild'; choose one of creative, balanced, precise"):
+        preset_sampling("wild")
+    loaded = load_checkpoint(checkpoint, device="cpu")
+    settings = GenerationSettings(max_new_tokens=4, seed=0, num_samples=3)
+    rows = list(compare_strategies(loaded.model, loaded.tokenizer, "The ", settings))
+    assert [(name, values) for name, values, _ in rows] == list(COMPARE_STRATEGIES.items())
+    greedy = GenerationSettings(max_new_tokens=4, seed=0, sampling=SamplingConfig(temperature=0.0))
+    alone = [e for e in stream_completions(loaded.model, loaded.tokenizer, ["The "], greedy)
+             if hasattr(e, "finish_reason")]
+    assert rows[0][2].completion == alone[0].completion and all(c.index == 0 for _, _, c in rows)  # one sample each

@@ -43,7 +43,7 @@ def test_train_then_generate(trained_run, run_cli):
     record = json.loads(piped.stdout)
     assert record["prompt"] == "The lazy" and record["completion_tokens"] <= 5
 
-    # With no --checkpoint, the most recent run in the cache is used: train one there.
+    # Greedy decoding (--temperature 0) through the CLI. (No --checkpoint: test_default_checkpoint_is_the_latest_run.)
     greedy = run_cli("generate", "--checkpoint", str(run), "--prompt", "Pack", "--temperature", "0",
                      "--max-tokens", "20", "--json")
     assert json.loads(greedy.stdout)["completion_tokens"] >= 1
@@ -87,10 +87,12 @@ def test_bad_inputs_exit_with_one_line(run_cli, args, code, message):
 def test_binary_and_empty_data_are_refused(tmp_path, run_cli, gptscratch_home):
     (tmp_path / "blob.txt").write_bytes(b"\x00\x01\x02binary")
     (tmp_path / "empty.txt").write_text("")
+    datasets = gptscratch_home / "data"
+    datasets.mkdir(parents=True)          # where `train --data FILE` prepares its dataset, as after earlier runs
     for name in ("blob.txt", "empty.txt"):
         result = run_cli("train", "--data", str(tmp_path / name), "--max-steps", "1")
         assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert not any((gptscratch_home / "data").glob("*")) if (gptscratch_home / "data").exists() else True
+    assert sorted(datasets.iterdir()) == []          # nothing half-prepared is left behind
 
 
 def test_corrupt_checkpoint_is_a_runtime_error(trained_run, run_cli):

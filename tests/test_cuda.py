@@ -15,17 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gptscratch.model import GPT, ModelConfig, attention_explicit
+from gptscratch.model import attention_explicit
 from helpers import write_corpus
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 REPO = Path(__file__).resolve().parent.parent
-
-
-def tiny(**overrides) -> GPT:
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=101, context_length=64, n_layer=2, n_head=4, d_model=64, **overrides)
-    return GPT(config).eval().cuda()
 
 
 @pytest.mark.parametrize("dtype,atol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
@@ -40,9 +34,9 @@ def test_fused_attention_equals_written_out_math_on_cuda(dtype, atol):
 
 
 @pytest.mark.parametrize("positional", ["learned", "rope"])
-def test_kv_cache_matches_full_forward_on_cuda(positional):
-    model = tiny(positional=positional)
-    idx = torch.randint(0, 101, (2, 40), device="cuda")
+def test_kv_cache_matches_full_forward_on_cuda(positional, tiny_model):
+    model = tiny_model(positional=positional, context_length=64, device="cuda")     # 40 tokens fit
+    idx = torch.randint(0, model.config.vocab_size, (2, 40), device="cuda")
     with torch.no_grad():
         full, _ = model(idx)
         cache = model.new_kv_cache(batch=2)
@@ -51,9 +45,9 @@ def test_kv_cache_matches_full_forward_on_cuda(positional):
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-4, rtol=0)
 
 
-def test_cuda_and_cpu_forward_agree():
-    model = tiny()
-    idx = torch.randint(0, 101, (2, 32))
+def test_cuda_and_cpu_forward_agree(tiny_model):
+    model = tiny_model(device="cuda")
+    idx = torch.randint(0, model.config.vocab_size, (2, 32))
     with torch.no_grad():
         on_gpu = model(idx.cuda())[0].cpu()
         on_cpu = model.cpu()(idx)[0]

@@ -9,15 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from gptscratch.evaluation.perplexity import evaluate_tokens, text_tokens, window_plan
-from gptscratch.model import GPT, ModelConfig
 from gptscratch.tokenizers import get_tokenizer
 
 torch.set_num_threads(1)
 
 
-def tiny_model(context=8, vocab=320):
-    torch.manual_seed(0)
-    return GPT(ModelConfig(vocab_size=vocab, context_length=context, n_layer=2, n_head=2, d_model=32)).eval()
+BYTE_VOCAB = 320   # the byte tokenizer's 257 ids, padded as training pads them
 
 
 @pytest.mark.parametrize("n, context, stride", [(2, 8, 4), (9, 8, 8), (30, 8, 4), (30, 8, 3), (31, 8, 1), (5, 8, 8)])
@@ -39,8 +36,8 @@ def nll_by_hand(model, tokens, context):
     return total
 
 
-def test_single_window_loss_is_mean_cross_entropy_and_perplexity_its_exp():
-    model = tiny_model(context=32)
+def test_single_window_loss_is_mean_cross_entropy_and_perplexity_its_exp(tiny_model):
+    model = tiny_model(vocab_size=BYTE_VOCAB, context_length=32)
     tokens = torch.randint(0, 256, (20,), generator=torch.Generator().manual_seed(1)).tolist()
     result = evaluate_tokens(model, tokens, tokenizer=get_tokenizer("byte"))
     with torch.no_grad():
@@ -51,16 +48,16 @@ def test_single_window_loss_is_mean_cross_entropy_and_perplexity_its_exp():
     assert result.bytes == 19 and result.bits_per_byte == pytest.approx(expected / math.log(2), rel=1e-5)
 
 
-def test_stride_one_sliding_window_equals_the_per_token_hand_computation():
-    model = tiny_model(context=8)
+def test_stride_one_sliding_window_equals_the_per_token_hand_computation(tiny_model):
+    model = tiny_model(vocab_size=BYTE_VOCAB, context_length=8)
     tokens = torch.randint(0, 256, (30,), generator=torch.Generator().manual_seed(2)).tolist()
     result = evaluate_tokens(model, tokens, stride=1, batch_size=5)
     assert result.tokens == 29
     assert result.loss == pytest.approx(nll_by_hand(model, tokens, 8) / 29, rel=1e-5)
 
 
-def test_disjoint_windows_equal_chunked_cross_entropy():
-    model = tiny_model(context=8)
+def test_disjoint_windows_equal_chunked_cross_entropy(tiny_model):
+    model = tiny_model(vocab_size=BYTE_VOCAB, context_length=8)
     tokens = torch.randint(0, 256, (25,), generator=torch.Generator().manual_seed(3)).tolist()
     result = evaluate_tokens(model, tokens, stride=8)
     total = 0.0
@@ -71,9 +68,9 @@ def test_disjoint_windows_equal_chunked_cross_entropy():
     assert result.windows == 3 and result.loss == pytest.approx(total / 24, rel=1e-5)
 
 
-def test_bits_per_byte_counts_utf8_bytes_not_tokens():
+def test_bits_per_byte_counts_utf8_bytes_not_tokens(tiny_model):
     tokenizer = get_tokenizer("byte")
-    model = tiny_model(context=16)
+    model = tiny_model(vocab_size=BYTE_VOCAB, context_length=16)
     tokens = text_tokens(tokenizer, "héllo wörld")                 # 11 characters, 13 bytes
     assert tokens[0] == tokenizer.eot_id
     result = evaluate_tokens(model, tokens, tokenizer=tokenizer)
@@ -107,13 +104,13 @@ def hellaswag_folder(tmp_path):
     return folder
 
 
-def test_hellaswag_loads_through_datasets_and_scores_like_build_nanogpt(hellaswag_folder):
+def test_hellaswag_loads_through_datasets_and_scores_like_build_nanogpt(hellaswag_folder, tiny_model):
     from gptscratch.evaluation.hellaswag import evaluate_hellaswag, load_examples
 
     examples = load_examples(str(hellaswag_folder))
     assert [e["label"] for e in examples] == [3, 1, 0] and len(examples[0]["endings"]) == 4
     assert len(load_examples(str(hellaswag_folder), limit=2)) == 2
-    tokenizer, model = get_tokenizer("byte"), tiny_model(context=128)
+    tokenizer, model = get_tokenizer("byte"), tiny_model(vocab_size=BYTE_VOCAB, context_length=128)
     correct = correct_norm = 0
     for example in examples:   # the formula by hand: loss of " " + ending after ctx, summed and averaged
         ctx = tokenizer.encode(example["ctx"])
@@ -141,10 +138,10 @@ def test_hellaswag_with_missing_columns_is_a_data_error(tmp_path):
         load_examples(str(tmp_path))
 
 
-def test_bench_reports_cached_uncached_prefill_and_memory():
+def test_bench_reports_cached_uncached_prefill_and_memory(tiny_model):
     from gptscratch.evaluation.bench import bench_generation
 
-    result = bench_generation(tiny_model(context=32), lengths=[4, 12], prompt_tokens=4, repeats=1)
+    result = bench_generation(tiny_model(context_length=32), lengths=[4, 12], prompt_tokens=4, repeats=1)
     assert [r["new_tokens"] for r in result["lengths"]] == [4, 12]
     for row in result["lengths"]:
         assert row["cached_tokens_per_second"] > 0 and row["uncached_tokens_per_second"] > 0

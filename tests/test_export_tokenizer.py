@@ -6,17 +6,16 @@ from __future__ import annotations
 import random
 
 import pytest
-import torch
 from test_pretrained_support import TEXT
 
 from gptscratch.checkpoint import save_checkpoint
 from gptscratch.errors import TokenizerError
 from gptscratch.generation.engine import generate_ids
 from gptscratch.generation.sampling import SamplingConfig
-from gptscratch.model import GPT, ModelConfig
 from gptscratch.pretrained.export import export_hf
 from gptscratch.pretrained.hf_tokenizer import _recover_merge
 from gptscratch.tokenizers import get_tokenizer
+from helpers import build_tiny_model
 
 # Text where the three tokenizers are easy to get wrong: digit runs longer than three (cl100k splits them
 # 3 by 3), contractions in both cases, whitespace runs before words and at the end, CRLF, non-ASCII.
@@ -32,10 +31,8 @@ def pool_text(seed: int, count: int = 400) -> list[str]:
 
 
 def export_with(tmp_path, tokenizer):
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=tokenizer.vocab_size, context_length=32, n_layer=1, n_head=2, d_model=16,
-                         activation="gelu_tanh")
-    model = GPT(config).eval()
+    """Save the tiny model (GPT-2's tanh GELU, one output row per token id) with `tokenizer`, export it."""
+    model = build_tiny_model(vocab_size=tokenizer.vocab_size, activation="gelu_tanh")
     save_checkpoint(tmp_path / "ckpt", model, tokenizer.spec())
     result = export_hf(tmp_path / "ckpt", tmp_path / "hf")
     return model, result

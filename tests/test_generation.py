@@ -2,20 +2,13 @@
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gptscratch.generation import SamplingConfig, TextStream, generate_ids, sample_next, top_k_filter, top_p_filter
-from gptscratch.model import GPT, ModelConfig
 from gptscratch.tokenizers import get_tokenizer
 
 torch.set_num_threads(1)
-
-
-def tiny_model(positional="learned"):
-    torch.manual_seed(0)
-    return GPT(ModelConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=32,
-                           positional=positional)).eval()
 
 
 @settings(max_examples=60, deadline=None)
@@ -33,6 +26,8 @@ def test_top_k_never_samples_outside_the_k_largest(seed, k):
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), p=st.floats(0.05, 1.0))
+@example(seed=0, p=0.5)     # drops most tokens
+@example(seed=0, p=1.0)     # keeps every token
 def test_top_p_keeps_the_smallest_set_reaching_p(seed, p):
     torch.manual_seed(seed)
     logits = torch.randn(2, 30) * 3
@@ -43,7 +38,10 @@ def test_top_p_keeps_the_smallest_set_reaching_p(seed, p):
         assert mass >= p - 1e-5                                 # the kept set reaches p
         smallest_kept = probs[row][kept[row]].min().item()
         assert mass - smallest_kept < p + 1e-5                   # dropping its least likely token would not
-        assert probs[row][~kept[row]].max().item() <= smallest_kept if (~kept[row]).any() else True
+        # the kept tokens are the most likely ones: in order of probability, kept, then dropped, never mixed
+        count = int(kept[row].sum())
+        in_order = kept[row][probs[row].argsort(descending=True)].tolist()
+        assert in_order == [True] * count + [False] * (30 - count)
 
 
 def test_greedy_is_argmax_and_filters_compose():
@@ -60,15 +58,15 @@ def test_invalid_sampling_values(bad):
 
 
 @pytest.mark.parametrize("positional", ["learned", "sinusoidal", "rope"])
-def test_cached_and_uncached_greedy_decoding_agree(positional):
-    model = tiny_model(positional)
+def test_cached_and_uncached_greedy_decoding_agree(positional, tiny_model):
+    model = tiny_model(positional=positional)
     greedy = SamplingConfig(temperature=0)
     cached = list(generate_ids(model, [1, 2, 3], 12, greedy))
     uncached = list(generate_ids(model, [1, 2, 3], 12, greedy, use_cache=False))
     assert cached == uncached and len(cached) == 12
 
 
-def test_same_seed_same_tokens_and_stop_ids():
+def test_same_seed_same_tokens_and_stop_ids(tiny_model):
     model = tiny_model()
     sampling = SamplingConfig(temperature=1.0)
     a = list(generate_ids(model, [5], 10, sampling, seed=42))
@@ -78,15 +76,17 @@ def test_same_seed_same_tokens_and_stop_ids():
     assert list(generate_ids(model, [5], 10, sampling, seed=42, stop_ids=(stop,))) == a[: a.index(stop)]
 
 
-def test_generation_past_the_context_window_slides():
-    model = tiny_model()  # context 16
+def test_generation_past_the_context_window_slides(tiny_model):
+    model = tiny_model(context_length=16)
     prompt = list(range(30))  # longer than the window
     out = list(generate_ids(model, prompt, 40, SamplingConfig(temperature=1.0), seed=0))
     assert len(out) == 40
 
 
-def test_vocab_limit_masks_padding_rows():
+def test_vocab_limit_masks_padding_rows(tiny_model):
     model = tiny_model()
+    free = list(generate_ids(model, [1], 50, SamplingConfig(temperature=5.0), seed=0))
+    assert max(free) >= 10                                   # without the limit, ids past it are drawn
     out = list(generate_ids(model, [1], 50, SamplingConfig(temperature=5.0), seed=0, vocab_limit=10))
     assert max(out) < 10
 

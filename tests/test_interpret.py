@@ -11,26 +11,18 @@ from gptscratch.errors import UsageError
 from gptscratch.interpret import (activation_patching, analyse_heads, assess, find_induction_heads, hooks,
                                   logit_lens, patch_recovered, repeated_random_tokens, run_with_cache)
 from gptscratch.interpret.heads import detection_patterns, detection_score, profile_patterns
-from gptscratch.model import GPT, ModelConfig
 
-
-def tiny(**overrides) -> GPT:
-    torch.manual_seed(0)
-    values = dict(vocab_size=64, context_length=32, n_layer=2, n_head=2, d_model=32)
-    values.update(overrides)
-    return GPT(ModelConfig(**values)).eval()
-
-
+# Phi-2's layout; two heads of 16 dimensions, so that its 0.4 rotary fraction rotates a whole, even number (6).
 PHI_STYLE = dict(block_layout="parallel", positional="rope", rotary_fraction=0.4, tie_weights=False,
-                 lm_head_bias=True, activation="gelu_tanh")
+                 lm_head_bias=True, activation="gelu_tanh", n_head=2)
 
 
 def ids(length=12, seed=1):
     return torch.randint(0, 63, (length,), generator=torch.Generator().manual_seed(seed))
 
 
-def test_hooks_are_removed_even_when_the_forward_pass_fails():
-    model = tiny()
+def test_hooks_are_removed_even_when_the_forward_pass_fails(tiny_model):
+    model = tiny_model()
 
     def explode(activation, name):
         raise RuntimeError("boom")
@@ -41,13 +33,13 @@ def test_hooks_are_removed_even_when_the_forward_pass_fails():
     assert not any(point.has_hooks for point in model.hook_points().values())
 
 
-def test_cache_reads_only_the_filtered_names_and_replacements_take_effect():
-    model = tiny()
+def test_cache_reads_only_the_filtered_names_and_replacements_take_effect(tiny_model):
+    model = tiny_model()
     logits, cache = run_with_cache(model, ids(), ["blocks.1.hook_resid_post"])
-    assert list(cache) == ["blocks.1.hook_resid_post"] and cache["resid_post", 1].shape == (1, 12, 32)
+    assert list(cache) == ["blocks.1.hook_resid_post"] and cache["resid_post", 1].shape == (1, 12, 32)  # d_model
     _, everything = run_with_cache(model, ids(), lambda name: name.endswith("hook_pattern"))
     assert sorted(everything) == ["blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"]
-    assert torch.allclose(everything["pattern", 0].sum(-1), torch.ones(1, 2, 12))
+    assert torch.allclose(everything["pattern", 0].sum(-1), torch.ones(1, 4, 12))   # 4 heads, rows sum to 1
     # per-head results (computed from hook_z and W_O) add up to the attention output minus the bias
     _, cache = run_with_cache(model, ids(), ["blocks.0.attn.hook_z", "blocks.0.hook_attn_out"])
     summed = cache.head_result(0).sum(2) + model.blocks[0].attn.proj.bias
@@ -57,8 +49,8 @@ def test_cache_reads_only_the_filtered_names_and_replacements_take_effect():
 
 
 @pytest.mark.parametrize("overrides", [{}, PHI_STYLE, {"norm_placement": "post"}, {"attention_only": True}])
-def test_logit_lens_last_layer_equals_the_models_own_output(overrides):
-    model, tokens = tiny(**overrides), ids()
+def test_logit_lens_last_layer_equals_the_models_own_output(overrides, tiny_model):
+    model, tokens = tiny_model(**overrides), ids()
     lens = logit_lens(model, tokens, k=3, target=5)
     logits, _ = model(tokens[None])
     log_probs = torch.log_softmax(logits[0], -1)
@@ -71,15 +63,15 @@ def test_logit_lens_last_layer_equals_the_models_own_output(overrides):
     assert lens.targets[-1] == 5 and lens.targets[:-1] == tokens[1:].tolist()
 
 
-def test_logit_lens_mid_block_residual_is_read_only_where_it_exists():
-    sequential = logit_lens(tiny(), ids(), incl_mid=True)
+def test_logit_lens_mid_block_residual_is_read_only_where_it_exists(tiny_model):
+    sequential = logit_lens(tiny_model(), ids(), incl_mid=True)
     assert sequential.labels == ["0_pre", "0_mid", "1_pre", "1_mid", "final_post"]
     with pytest.raises(UsageError, match="parallel"):
-        logit_lens(tiny(**PHI_STYLE), ids(), incl_mid=True)
+        logit_lens(tiny_model(**PHI_STYLE), ids(), incl_mid=True)
 
 
-def test_phi_style_model_has_no_mid_block_residual_and_the_tools_still_work():
-    model = tiny(**PHI_STYLE)
+def test_phi_style_model_has_no_mid_block_residual_and_the_tools_still_work(tiny_model):
+    model = tiny_model(**PHI_STYLE)
     names = model.hook_points()
     assert "blocks.0.hook_resid_mid" not in names and "blocks.0.hook_mlp_out" in names
     with pytest.raises(UsageError, match="no mid-block residual"):
@@ -90,15 +82,15 @@ def test_phi_style_model_has_no_mid_block_residual_and_the_tools_still_work():
     # parallel block: resid_post = resid_pre + attn_out + mlp_out, no point in between
     rebuilt = cache["resid_pre", 0] + cache["attn_out", 0] + cache["mlp_out", 0]
     assert torch.allclose(rebuilt, cache["resid_post", 0], atol=1e-6)
-    assert len(analyse_heads(model, ids())) == 4
+    assert len(analyse_heads(model, ids())) == 2 * 2       # layers × heads
     clean, corrupted = ids(seed=2), ids(seed=2).clone()
     corrupted[4] = (corrupted[4] + 1) % 63
     assert patch_recovered(model, clean, corrupted, 3, 7, ["blocks.0.hook_resid_pre"]) == pytest.approx(1.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("overrides", [{}, PHI_STYLE])
-def test_patching_everything_recovers_100_percent_and_nothing_0(overrides):
-    model = tiny(**overrides)
+def test_patching_everything_recovers_100_percent_and_nothing_0(overrides, tiny_model):
+    model = tiny_model(**overrides)
     clean = ids(seed=3)
     corrupted = clean.clone()
     corrupted[5] = (corrupted[5] + 7) % 63
@@ -136,8 +128,8 @@ def patch_recovered_head(model, clean, corrupted, target, foil, layer, head):
     return (patched - corrupted_diff) / (clean_diff - corrupted_diff)
 
 
-def test_patching_rejects_prompts_of_different_lengths_and_identical_answers():
-    model = tiny()
+def test_patching_rejects_prompts_of_different_lengths_and_identical_answers(tiny_model):
+    model = tiny_model()
     with pytest.raises(UsageError, match="equal lengths"):
         activation_patching(model, ids(10), ids(11), 1, 2)
     with pytest.raises(UsageError, match="same logit difference"):
@@ -190,12 +182,12 @@ def test_heads_are_classified_by_their_pattern(kind, expected):
     assert profile.shares["duplicate_token"] is None   # reported as impossible, not as 0
 
 
-def test_induction_tools_run_on_an_untrained_model_without_finding_a_circuit():
-    model = tiny(attention_only=True)
+def test_induction_tools_run_on_an_untrained_model_without_finding_a_circuit(tiny_model):
+    model = tiny_model(attention_only=True)
     tokens = repeated_random_tokens(63, 10, batch=2, bos_id=63)
     assert tokens.shape == (2, 21) and torch.equal(tokens[:, 1:11], tokens[:, 11:])
     report = find_induction_heads(model, tokens, 10, 1)
-    assert len(report.ranked) == 4 and report.ranked[0].score < 0.3
+    assert len(report.ranked) == 2 * 4 and report.ranked[0].score < 0.3      # layers × heads
     assert abs(report.loss_drop) < 0.5                  # random weights: no in-context learning
 
 
@@ -209,13 +201,13 @@ def test_cli_module_imports_no_heavy_libraries():
     assert out.strip() == "[]"
 
 
-def test_cli_demo_json_and_one_line_errors(tmp_path, run_cli):
+def test_cli_demo_json_and_one_line_errors(tmp_path, run_cli, tiny_model):
     import json
 
     from gptscratch.checkpoint import save_checkpoint
     from gptscratch.tokenizers import get_tokenizer
 
-    checkpoint = save_checkpoint(tmp_path / "byte", tiny(vocab_size=257, context_length=128),
+    checkpoint = save_checkpoint(tmp_path / "byte", tiny_model(vocab_size=257, context_length=128),
                                  get_tokenizer("byte").spec())
     result = run_cli("interpret", "logit-lens", str(checkpoint), "--demo", "--json", "-k", "2")
     assert result.returncode == 0, result.stderr

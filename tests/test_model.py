@@ -22,14 +22,8 @@ VARIANTS = [
 ]
 
 
-def tiny(**overrides) -> GPT:
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=101, context_length=32, n_layer=2, n_head=4, d_model=32, **overrides)
-    return GPT(config).eval()
-
-
-def test_shapes_and_loss():
-    model = tiny()
+def test_shapes_and_loss(tiny_model):
+    model = tiny_model()
     idx = torch.randint(0, 101, (3, 17))
     logits, loss = model(idx, targets=idx)
     assert logits.shape == (3, 17, 101)
@@ -39,8 +33,8 @@ def test_shapes_and_loss():
     assert torch.allclose(last[:, 0], logits[:, -1], atol=1e-6)
 
 
-def test_loss_ignores_minus_one_targets():
-    model = tiny()
+def test_loss_ignores_minus_one_targets(tiny_model):
+    model = tiny_model()
     idx = torch.randint(0, 101, (1, 8))
     targets = idx.clone()
     targets[0, 4:] = -1
@@ -50,8 +44,8 @@ def test_loss_ignores_minus_one_targets():
 
 
 @pytest.mark.parametrize("overrides", VARIANTS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
-def test_causal_future_tokens_do_not_change_the_past(overrides):
-    model = tiny(**overrides)
+def test_causal_future_tokens_do_not_change_the_past(overrides, tiny_model):
+    model = tiny_model(**overrides)
     idx = torch.randint(0, 101, (1, 20))
     changed = idx.clone()
     changed[0, 12:] = (changed[0, 12:] + 1) % 101
@@ -62,8 +56,8 @@ def test_causal_future_tokens_do_not_change_the_past(overrides):
 
 
 @pytest.mark.parametrize("overrides", VARIANTS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
-def test_kv_cache_matches_full_forward_at_every_step(overrides):
-    model = tiny(**overrides)
+def test_kv_cache_matches_full_forward_at_every_step(overrides, tiny_model):
+    model = tiny_model(**overrides)
     idx = torch.randint(0, 101, (2, 24))
     full, _ = model(idx)
     cache = model.new_kv_cache(batch=2)
@@ -75,14 +69,14 @@ def test_kv_cache_matches_full_forward_at_every_step(overrides):
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=0)
 
 
-def test_tied_weights_share_storage():
-    model = tiny()
+def test_tied_weights_share_storage(tiny_model):
+    model = tiny_model()
     assert model.lm_head.weight is model.tok_embed.weight
     assert model.lm_head.weight.data_ptr() == model.tok_embed.weight.data_ptr()
     with torch.no_grad():
         model.tok_embed.weight[0, 0] = 123.0
     assert model.lm_head.weight[0, 0].item() == 123.0
-    untied = tiny(tie_weights=False)
+    untied = tiny_model(tie_weights=False)
     assert untied.lm_head.weight.data_ptr() != untied.tok_embed.weight.data_ptr()
 
 
@@ -145,14 +139,13 @@ def test_gpt2_shape_is_124m():
 
 
 @pytest.mark.parametrize("overrides", VARIANTS[1:], ids=str)
-def test_variant_parameter_counts(overrides):
-    model = tiny(**overrides)
+def test_variant_parameter_counts(overrides, tiny_model):
+    model = tiny_model(**overrides)
     assert model.num_parameters() == analytic_parameter_count(model.config)
 
 
-def test_init_scales_residual_projections():
-    torch.manual_seed(0)
-    model = GPT(ModelConfig(vocab_size=512, context_length=64, n_layer=8, n_head=4, d_model=256))
+def test_init_scales_residual_projections(tiny_model):
+    model = tiny_model(vocab_size=512, context_length=64, n_layer=8, d_model=256)  # enough weights for a std
     assert abs(model.blocks[0].attn.qkv.weight.std().item() - 0.02) < 0.002
     expected = 0.02 / math.sqrt(2 * 8)
     assert abs(model.blocks[0].attn.proj.weight.std().item() - expected) < 0.001
@@ -168,8 +161,8 @@ def test_config_validation_and_round_trip():
     assert ModelConfig.from_dict(config.to_dict()) == config
 
 
-def test_hook_points_read_and_replace_activations():
-    model = tiny()
+def test_hook_points_read_and_replace_activations(tiny_model):
+    model = tiny_model()
     names = model.hook_points()
     assert "blocks.0.hook_resid_pre" in names and "blocks.1.attn.hook_pattern" in names
     seen = {}

@@ -128,3 +128,13 @@ def test_unsupported_architectures_are_refused_naming_the_supported_ones(tmp_pat
         convert_hf_folder(tmp_path / "hf", tmp_path / "out")
     with pytest.raises(UsageError, match="no config.json"):
         convert_hf_folder(tmp_path, tmp_path / "out")
+
+
+def test_a_converted_folder_goes_to_the_pretrained_cache_under_its_own_name(tmp_path, monkeypatch):
+    from gptscratch.paths import pretrained_root
+    from gptscratch.pretrained.convert import default_target
+
+    assert default_target(tmp_path / "gpt2-finetune") == pretrained_root() / "gpt2-finetune"
+    monkeypatch.chdir(tmp_path)
+    assert default_target("my-model") == pretrained_root() / "my-model"
+    assert default_target(".") == pretrained_root() / tmp_path.resolve().name    # the folder's real name, not "."

@@ -11,7 +11,6 @@ from test_pretrained_support import TEXT, tiny_gpt2
 
 from gptscratch.checkpoint import load_checkpoint, save_checkpoint
 from gptscratch.errors import UsageError
-from gptscratch.model import GPT, ModelConfig
 from gptscratch.pretrained.convert import convert_hf_folder
 from gptscratch.pretrained.export import export_hf
 from gptscratch.tokenizers import get_tokenizer
@@ -31,11 +30,8 @@ def our_logits(model, idx):
 
 
 @pytest.mark.parametrize("tied", [True, False])
-def test_native_checkpoint_exports_to_transformers_with_equal_logits(tmp_path, tied):
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=257, context_length=32, n_layer=2, n_head=2, d_model=32,
-                         activation="gelu_tanh", tie_weights=tied)
-    model = GPT(config).eval()
+def test_native_checkpoint_exports_to_transformers_with_equal_logits(tmp_path, tied, tiny_model):
+    model = tiny_model(vocab_size=257, activation="gelu_tanh", tie_weights=tied)
     save_checkpoint(tmp_path / "ckpt", model, get_tokenizer("byte").spec())
     result = export_hf(tmp_path / "ckpt", tmp_path / "hf")
     assert result["tokenizer"] == "byte"  # written as tokenizer.json (tests/test_export_tokenizer.py)
@@ -60,15 +56,13 @@ def test_hf_to_ours_to_hf_round_trip_keeps_logits_and_tokenizer(tmp_path):
     assert AutoTokenizer.from_pretrained(str(tmp_path / "back"))(TEXT[:300])["input_ids"] == ours.encode(TEXT[:300])
 
 
-def test_non_gpt2_layouts_and_occupied_folders_are_refused(tmp_path):
-    config = ModelConfig(vocab_size=257, context_length=32, n_layer=1, n_head=2, d_model=32, positional="rope",
-                         block_layout="parallel")
-    save_checkpoint(tmp_path / "rope", GPT(config), get_tokenizer("byte").spec())
+def test_non_gpt2_layouts_and_occupied_folders_are_refused(tmp_path, tiny_model):
+    save_checkpoint(tmp_path / "rope", tiny_model(vocab_size=257, positional="rope", block_layout="parallel"),
+                    get_tokenizer("byte").spec())
     with pytest.raises(UsageError, match="learned positions .has rope.; sequential blocks .has parallel."):
         export_hf(tmp_path / "rope", tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    save_checkpoint(tmp_path / "ok", GPT(config.replace(positional="learned", block_layout="sequential")),
-                    get_tokenizer("byte").spec())
+    save_checkpoint(tmp_path / "ok", tiny_model(vocab_size=257), get_tokenizer("byte").spec())
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     with pytest.raises(UsageError, match="not empty"):

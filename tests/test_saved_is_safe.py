@@ -16,17 +16,13 @@ import torch
 from gptscratch import checkpoint as ckpt
 from gptscratch import paths
 from gptscratch.errors import CheckpointError, DataError, UsageError
-from gptscratch.model import GPT, ModelConfig
 from gptscratch.tokenizers import get_tokenizer
-
-
-def make_model():
-    torch.manual_seed(0)
-    return GPT(ModelConfig(vocab_size=257, context_length=16, n_layer=1, n_head=2, d_model=16))
+from helpers import build_tiny_model
 
 
 def save(folder: Path, **kwargs) -> Path:
-    return ckpt.save_checkpoint(folder, make_model(), get_tokenizer("byte").spec(), **kwargs)
+    """Save the tiny model (with the byte tokenizer's 257 ids) as a checkpoint at `folder`."""
+    return ckpt.save_checkpoint(folder, build_tiny_model(vocab_size=257), get_tokenizer("byte").spec(), **kwargs)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -143,12 +143,10 @@ def test_debug_records_gradient_and_activation_statistics(tmp_path):
     assert not torch.is_anomaly_enabled()  # switched off again after the run
 
 
-def test_adamw_is_fused_on_cpu():
-    from gptscratch.model import GPT, ModelConfig
+def test_adamw_is_fused_on_cpu(tiny_model):
     from gptscratch.training.optimizer import build_optimizer
 
-    optimizer = build_optimizer(GPT(ModelConfig(vocab_size=64, context_length=8, n_layer=1, n_head=1, d_model=8)),
-                                1e-3, 0.1, (0.9, 0.95), "cpu")
+    optimizer = build_optimizer(tiny_model().train(), 1e-3, 0.1, (0.9, 0.95), "cpu")
     assert optimizer.defaults["fused"] is True
     decay, no_decay = optimizer.param_groups
     assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in no_decay["params"])
