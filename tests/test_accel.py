@@ -59,6 +59,21 @@ def test_measuring_does_not_move_the_global_random_stream():
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_a_far_slower_candidate_is_dropped_after_one_timed_call():
+    calls = {"fast": 0, "slow": 0}
+
+    def run(name, seconds):
+        def call():
+            calls[name] += 1
+            time.sleep(seconds)
+        return call
+
+    seconds = measure.time_candidates({"fast": run("fast", 0.001), "slow": run("slow", 0.02)}, budget=0.05,
+                                      max_rounds=5)
+    assert calls["slow"] == 2 and calls["fast"] >= 3    # the slow one: warm-up + one timed call; no more rounds
+    assert seconds["slow"] > measure.SLOWER_BY * seconds["fast"]
+
+
 def test_candidates_are_timed_against_each_other():
     seconds = measure.time_candidates({"fast": lambda: None, "slow": lambda: time.sleep(0.01)}, budget=0.05)
     assert set(seconds) == {"fast", "slow"} and seconds["slow"] > 0.009 > seconds["fast"]

@@ -14,8 +14,8 @@ threads, torch version). The next run on the same machine reads the answer inste
 
 `time_candidates({name: fn})` times candidates against each other: one untimed warm-up call each, then rounds
 in which each is called once, until `budget` seconds — interleaved, so load from elsewhere hits them alike — and a
-candidate whose warm-up alone is SLOWER_BY times the fastest one's is not timed further, so a kernel 25× slower
-than the others costs one call, not minutes.
+candidate whose first timed call is SLOWER_BY times the fastest one's is not called again, so a kernel 25× slower
+than the others costs two calls, not minutes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ..paths import cache_root
 FILE_NAME = "measurements.json"
 ENV_FILE = "GPTSCRATCH_MEASUREMENTS"      # where to keep them instead (a file path)
 ENV_REMEASURE = "GPTSCRATCH_REMEASURE"
-SLOWER_BY = 4.0      # a candidate whose warm-up is this many times the fastest one's is not timed further
+SLOWER_BY = 4.0      # a candidate this many times slower than the fastest one (one timed call) is not timed further
 
 
 def measurements_file() -> Path:
@@ -145,29 +145,28 @@ def _duration(seconds) -> str:
 
 def time_candidates(candidates: dict[str, Callable[[], object]], budget: float = 1.0, max_rounds: int = 7,
                     synchronize: Callable[[], None] | None = None) -> dict[str, float]:
-    """{name: median seconds per call}. Each candidate is called once untimed (warm-up), then the candidates
-    take turns, one timed call each per round, so a burst of load elsewhere hits all of them alike; rounds stop
-    after `budget` seconds (at least two rounds) or `max_rounds`."""
+    """{name: median seconds per call}. Each candidate is called once untimed (warm-up: one-time costs such as
+    allocations and kernel selection), then the candidates take turns, one timed call each per round, so a
+    burst of load elsewhere hits all of them alike; rounds stop after `budget` seconds (at least two rounds) or
+    `max_rounds`. A candidate whose first timed call takes SLOWER_BY times the fastest one's has lost and is not
+    called again: its one time stands."""
     sync = synchronize or (lambda: None)
-    warm_up = {}
-    for name, fn in candidates.items():
+
+    def timed(fn) -> float:
         started = time.perf_counter()
         fn()
         sync()
-        warm_up[name] = time.perf_counter() - started
-    # A candidate whose warm-up alone took far longer than another's has lost: its warm-up is its time.
-    fastest = min(warm_up.values())
-    lost = {name for name, seconds in warm_up.items() if seconds > max(SLOWER_BY * fastest, 0.2)}
-    times: dict[str, list[float]] = {name: [] if name not in lost else [warm_up[name]] for name in candidates}
-    spent, rounds = 0.0, 0
+        return time.perf_counter() - started
+
+    for fn in candidates.values():
+        timed(fn)
+    times = {name: [timed(fn)] for name, fn in candidates.items()}
+    fastest = min(values[0] for values in times.values())
+    racing = {name: fn for name, fn in candidates.items() if times[name][0] <= SLOWER_BY * fastest}
+    spent, rounds = sum(values[0] for values in times.values()), 1
     while rounds < max_rounds and (spent < budget or rounds < 2):
-        for name, fn in candidates.items():
-            if name in lost:
-                continue
-            started = time.perf_counter()
-            fn()
-            sync()
-            times[name].append(time.perf_counter() - started)
+        for name, fn in racing.items():
+            times[name].append(timed(fn))
             spent += times[name][-1]
         rounds += 1
     return {name: statistics.median(values) for name, values in times.items()}
