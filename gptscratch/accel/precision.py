@@ -24,8 +24,19 @@ import json
 import torch
 
 from ..model import kernels
-from . import attention, decoding
+from . import attention, decoding, enabled
 from .measure import measured, time_candidates
+
+
+def auto_precision(device: str, measure_on_cpu) -> str:
+    """What "auto" means on `device`: bf16 on a CUDA GPU that supports it; on CPU, `measure_on_cpu()` (the timing
+    below) when accel is on — None for measure_on_cpu means there is no model shape to time; fp32 otherwise."""
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device == "cpu" and measure_on_cpu is not None and enabled():
+        return measure_on_cpu()
+    return "fp32"
+
 
 MARGIN = 0.9            # bf16 must take at most 90% of fp32's time: its rounding is not free
 TRAIN_TOKENS = 2048     # tokens per timed training step (B·T), so a large model's proxy stays small

@@ -22,17 +22,10 @@ def resolve_inference_dtype(requested: str, device: str, model_config=None) -> s
         raise ValueError(f"unknown dtype {requested!r}; choose one of {', '.join(INFERENCE_DTYPES)}")
     if requested != "auto":
         return requested
-    if device.startswith("cuda"):
-        import torch
+    from ..accel.precision import auto_precision, decoding_dtype
 
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    from .. import accel
-
-    if device == "cpu" and model_config is not None and accel.enabled():
-        from ..accel.precision import decoding_dtype
-
-        return decoding_dtype(model_config)
-    return "fp32"
+    measure = None if model_config is None else (lambda: decoding_dtype(model_config))
+    return auto_precision(device, measure)
 
 
 def torch_dtype(name: str):

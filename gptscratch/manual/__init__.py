@@ -17,7 +17,7 @@ tests/test_manual.py checks each Function with torch.autograd.gradcheck in float
 step (gradients and AdamW update) against autograd. `gptscratch train --manual-backward` trains with it.
 """
 
-from .activations import GeluFunction, GeluTanhFunction, ReluFunction
+from .activations import ActivationFunction, activation
 from .attention import CausalAttentionFunction, causal_attention
 from .cross_entropy import CrossEntropyFunction, cross_entropy
 from .embedding import EmbeddingFunction, embedding
@@ -26,7 +26,7 @@ from .layernorm import LayerNormFunction, layer_norm
 from .linear import LinearFunction, linear
 from .rotary import RotaryFunction, apply_rotary
 
-__all__ = ["MANUAL", "CausalAttentionFunction", "CrossEntropyFunction", "EmbeddingFunction", "GeluFunction",
-           "GeluTanhFunction", "LayerNormFunction", "LinearFunction", "ReluFunction", "RotaryFunction",
+__all__ = ["MANUAL", "ActivationFunction", "CausalAttentionFunction", "CrossEntropyFunction", "EmbeddingFunction",
+           "LayerNormFunction", "LinearFunction", "RotaryFunction", "activation",
            "causal_attention", "check_supported", "cross_entropy", "embedding", "forward", "layer_norm",
            "linear", "loss", "apply_rotary"]

@@ -32,44 +32,43 @@ SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 GELU_TANH_COEFF = 0.044715
 
 
-class GeluFunction(torch.autograd.Function):
+def gelu_derivative(x):
+    """f'(x) = Φ(x) + x · φ(x)."""
+    cdf = 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    pdf = torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return cdf + x * pdf
+
+
+def gelu_tanh_derivative(x):
+    """f'(x) = ½ (1 + t) + ½ x (1 − t²) · du/dx, t = tanh(u), u = √(2/π) (x + 0.044715 x³)."""
+    t = torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * x ** 3))
+    du_dx = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_COEFF * x * x)
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du_dx
+
+
+def relu_derivative(x):
+    """f'(x) = 1 where x > 0, else 0."""
+    return (x > 0).to(x.dtype)
+
+
+DERIVATIVES = {"gelu": gelu_derivative, "gelu_tanh": gelu_tanh_derivative, "relu": relu_derivative}
+
+
+class ActivationFunction(torch.autograd.Function):
+    """y = f(x) with the model's f (kernels.ACTIVATIONS); ∂L/∂x = g ⊙ f'(x) with f' from DERIVATIVES."""
+
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, name: str):
         ctx.save_for_backward(x)
-        return FORWARD["gelu"](x)
+        ctx.name = name
+        return FORWARD[name](x)
 
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
-        cdf = 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
-        pdf = torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-        return grad_out * (cdf + x * pdf)
+        return grad_out * DERIVATIVES[ctx.name](x), None
 
 
-class GeluTanhFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return FORWARD["gelu_tanh"](x)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        t = torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * x ** 3))
-        du_dx = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_COEFF * x * x)
-        return grad_out * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du_dx)
-
-
-class ReluFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return FORWARD["relu"](x)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return grad_out * (x > 0).to(grad_out.dtype)
-
-
-ACTIVATIONS = {"gelu": GeluFunction.apply, "gelu_tanh": GeluTanhFunction.apply, "relu": ReluFunction.apply}
+def activation(name: str, x: torch.Tensor) -> torch.Tensor:
+    """The MLP non-linearity `name` applied to x, with the hand-written backward above."""
+    return ActivationFunction.apply(x, name)

@@ -9,7 +9,7 @@ with the kernels of gptscratch/model/kernels.py swapped for the hand-written one
     embedding    → EmbeddingFunction         (token table; learned position table)
     attention    → CausalAttentionFunction   (scores, causal mask, softmax, weighted sum)
     rotate       → RotaryFunction            (queries and keys, full or partial RoPE)
-    activation   → GeluFunction / GeluTanhFunction / ReluFunction
+    activation   → ActivationFunction        (GELU, tanh-GELU, ReLU: the model's forward, derivatives here)
     cross_entropy→ CrossEntropyFunction
 
 So `loss.backward()` runs only hand-written backward passes for every layer. What autograd still does is
@@ -32,7 +32,7 @@ import torch
 
 from ..errors import UsageError
 from ..model import kernels
-from .activations import ACTIVATIONS
+from .activations import activation
 from .attention import causal_attention
 from .cross_entropy import cross_entropy
 from .embedding import embedding
@@ -49,7 +49,7 @@ def _attention(q, k, v, mask=None, dropout: float = 0.0, is_causal: bool = False
 
 MANUAL = kernels.DEFAULT.replace(
     linear=linear, layer_norm=layer_norm, embedding=embedding, attention=_attention, rotate=apply_rotary,
-    activation=lambda name, x: ACTIVATIONS[name](x), cross_entropy=cross_entropy, name="manual")
+    activation=activation, cross_entropy=cross_entropy, name="manual")
 
 
 def check_supported(config) -> None:

@@ -27,17 +27,10 @@ def resolve_precision(precision: str, device: str, model_config=None, batch_size
         raise ValueError(f"precision must be one of {PRECISIONS}")
     if precision != "auto":
         return precision
-    if device.startswith("cuda"):
-        import torch
+    from ..accel.precision import auto_precision, training_precision
 
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    from .. import accel
-
-    if device == "cpu" and model_config is not None and accel.enabled():
-        from ..accel.precision import training_precision
-
-        return training_precision(model_config, batch_size)
-    return "fp32"
+    measure = None if model_config is None else (lambda: training_precision(model_config, batch_size))
+    return auto_precision(device, measure)
 
 
 def autocast(precision: str, device: str):
