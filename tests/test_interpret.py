@@ -17,6 +17,12 @@ PHI_STYLE = dict(block_layout="parallel", positional="rope", rotary_fraction=0.4
                  lm_head_bias=True, activation="gelu_tanh", n_head=2)
 
 
+# A Llama / Qwen3-style model: RMSNorm, SwiGLU, grouped-query attention (2 key/value heads for 4 query heads),
+# QK-norm, rotary positions with a large base, untied output, a logit soft cap.
+MODERN = dict(norm="rmsnorm", mlp="gated", activation="silu", n_kv_head=2, qk_norm=True, positional="rope",
+              rope_base=5e5, bias=False, tie_weights=False, logit_softcap=30.0)
+
+
 def ids(length=12, seed=1):
     return torch.randint(0, 63, (length,), generator=torch.Generator().manual_seed(seed))
 
@@ -48,7 +54,7 @@ def test_cache_reads_only_the_filtered_names_and_replacements_take_effect(tiny_m
         run_with_cache(model, ids(), ["blocks.9.hook_resid_post"])
 
 
-@pytest.mark.parametrize("overrides", [{}, PHI_STYLE, {"norm_placement": "post"}, {"attention_only": True}])
+@pytest.mark.parametrize("overrides", [{}, PHI_STYLE, {"norm_placement": "post"}, {"attention_only": True}, MODERN])
 def test_logit_lens_last_layer_equals_the_models_own_output(overrides, tiny_model):
     model, tokens = tiny_model(**overrides), ids()
     lens = logit_lens(model, tokens, k=3, target=5)
@@ -88,7 +94,7 @@ def test_phi_style_model_has_no_mid_block_residual_and_the_tools_still_work(tiny
     assert patch_recovered(model, clean, corrupted, 3, 7, ["blocks.0.hook_resid_pre"]) == pytest.approx(1.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("overrides", [{}, PHI_STYLE])
+@pytest.mark.parametrize("overrides", [{}, PHI_STYLE, MODERN])
 def test_patching_everything_recovers_100_percent_and_nothing_0(overrides, tiny_model):
     model = tiny_model(**overrides)
     clean = ids(seed=3)
@@ -223,3 +229,15 @@ def test_cli_demo_json_and_one_line_errors(tmp_path, run_cli, tiny_model):
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and len(result.stderr.strip().splitlines()[-1]) > 0
         assert "Traceback" not in result.stderr
+
+
+def test_head_tools_see_every_query_head_of_a_grouped_query_model(tiny_model):
+    """With 2 key/value heads serving 4 query heads, each query head still has its own pattern, output and score."""
+    model = tiny_model(**MODERN)
+    _, cache = run_with_cache(model, ids())
+    assert cache["k", 0].shape == (1, 2, 12, 8) and cache["pattern", 0].shape == (1, 4, 12, 12)
+    rebuilt = cache.head_result(0).sum(2)                          # no output bias in this model
+    assert torch.allclose(rebuilt, cache["attn_out", 0], atol=1e-5)
+    assert len(analyse_heads(model, ids())) == 2 * 4                # layers × query heads
+    report = find_induction_heads(model, repeated_random_tokens(63, 6, batch=2, bos_id=63), 6, 1)
+    assert len(report.ranked) == 2 * 4

@@ -44,6 +44,8 @@ def test_layernorm_gradcheck(bias):
     ("gelu", lambda x: F.gelu(x)),
     ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh")),
     ("relu", F.relu),
+    ("silu", F.silu),
+    ("relu2", lambda x: F.relu(x) ** 2),
 ])
 def test_activation_gradcheck(name, reference):
     x = rand(3, 7)
@@ -53,6 +55,28 @@ def test_activation_gradcheck(name, reference):
         return manual.activation(name, x)
     assert torch.autograd.gradcheck(fn, (x,))
     torch.testing.assert_close(fn(x), reference(x))
+
+
+@pytest.mark.parametrize("name", ["silu", "gelu", "relu2"])
+def test_gated_activation_gradcheck(name):
+    gate, up = rand(3, 7), rand(3, 7)
+    with torch.no_grad():  # away from relu²'s kink
+        gate.add_(0.1 * torch.sign(gate))
+    assert torch.autograd.gradcheck(lambda g, u: manual.gated(name, g, u), (gate, up))
+    activation = {"silu": F.silu, "gelu": F.gelu, "relu2": lambda x: F.relu(x) ** 2}[name]
+    torch.testing.assert_close(manual.gated(name, gate, up), activation(gate) * up)
+
+
+def test_rmsnorm_gradcheck():
+    x, w = rand(2, 3, 6), rand(6)
+    assert torch.autograd.gradcheck(lambda x, w: manual.RMSNormFunction.apply(x, w, 1e-5), (x, w))
+    torch.testing.assert_close(manual.rms_norm(x, w), F.rms_norm(x, (6,), w, 1e-5))
+
+
+def test_softcap_gradcheck():
+    z = rand(4, 9) * 3
+    assert torch.autograd.gradcheck(lambda z: manual.SoftcapFunction.apply(z, 2.0), (z,))
+    torch.testing.assert_close(manual.softcap(z, 2.0), 2.0 * torch.tanh(z / 2.0))
 
 
 @pytest.mark.parametrize("query_len,key_len", [(5, 5), (2, 5)])
@@ -103,6 +127,11 @@ CONFIGS = {
     "parallel-untied-tanh": dict(block_layout="parallel", activation="gelu_tanh", tie_weights=False,
                                  lm_head_bias=True, positional="sinusoidal", scale_embeddings=True),
     "attention-only": dict(attention_only=True),
+    "llama-style": dict(norm="rmsnorm", mlp="gated", activation="silu", n_kv_head=2, positional="rope", bias=False,
+                        tie_weights=False, rope_scaling="llama3", rope_original_context=8, rope_scaling_factor=4.0),
+    "qwen3-style": dict(norm="rmsnorm", mlp="gated", activation="silu", n_kv_head=1, qk_norm=True,
+                        positional="rope", bias=False, logit_softcap=3.0),
+    "qkv-bias-relu2": dict(bias=False, qkv_bias=True, activation="relu2", mlp="gated"),
 }
 
 
@@ -152,11 +181,21 @@ def test_one_adamw_step_with_manual_backward_matches_autograd(tiny_model):
 # derivative must come from one of our Functions.
 BOOKKEEPING = ("AddBackward", "ViewBackward", "TransposeBackward", "SplitBackward", "SplitWithSizesBackward",
                "UnsafeViewBackward", "ReshapeAliasBackward", "CloneBackward", "MulBackward", "AccumulateGrad",
-               "UnsafeSplitBackward")
+               "UnsafeSplitBackward", "UnsqueezeBackward", "ExpandBackward")
 
 
-def test_backward_graph_contains_only_hand_written_layers(tiny_model):
-    model = tiny_model(**D64, **CONFIGS["parallel-untied-tanh"]).train()
+HAND_WRITTEN = {
+    "parallel-untied-tanh": {"LinearFunctionBackward", "LayerNormFunctionBackward", "CausalAttentionFunctionBackward",
+                             "ActivationFunctionBackward", "EmbeddingFunctionBackward", "CrossEntropyFunctionBackward"},
+    "qwen3-style": {"LinearFunctionBackward", "RMSNormFunctionBackward", "CausalAttentionFunctionBackward",
+                    "GatedActivationFunctionBackward", "RotaryFunctionBackward", "SoftcapFunctionBackward",
+                    "EmbeddingFunctionBackward", "CrossEntropyFunctionBackward"},
+}
+
+
+@pytest.mark.parametrize("name", HAND_WRITTEN)
+def test_backward_graph_contains_only_hand_written_layers(name, tiny_model):
+    model = tiny_model(**D64, **CONFIGS[name]).train()
     x, y = batch(model)
     seen, stack = set(), [manual.loss(model, x, y).grad_fn]
     while stack:
@@ -167,8 +206,7 @@ def test_backward_graph_contains_only_hand_written_layers(tiny_model):
         stack.extend(next_fn for next_fn, _ in node.next_functions)
     kinds = {type(node).__name__ for node in seen}
     manual_kinds = {k for k in kinds if k.endswith("FunctionBackward")}
-    assert {"LinearFunctionBackward", "LayerNormFunctionBackward", "CausalAttentionFunctionBackward",
-            "ActivationFunctionBackward", "EmbeddingFunctionBackward", "CrossEntropyFunctionBackward"} <= manual_kinds
+    assert HAND_WRITTEN[name] <= manual_kinds
     others = {k for k in kinds - manual_kinds if not k.startswith(BOOKKEEPING)}
     assert not others, f"layers differentiated by autograd instead of by hand: {others}"
 

@@ -19,6 +19,21 @@ VARIANTS = [
     dict(block_layout="parallel", positional="rope", rotary_fraction=0.25, tie_weights=False, lm_head_bias=True),
     dict(activation="relu", bias=False, scale_embeddings=True),
     dict(attention_only=True),
+    # The modern decisions, alone and as the Llama / Qwen families combine them.
+    dict(norm="rmsnorm"),
+    dict(mlp="gated", activation="silu"),
+    dict(activation="relu2"),
+    dict(n_kv_head=2, positional="rope"),
+    dict(n_kv_head=1, qk_norm=True, positional="rope"),
+    dict(qk_norm=True, norm="rmsnorm", positional="rope", rope_base=1e6),
+    dict(positional="rope", rope_scaling="llama3", rope_original_context=16, rope_scaling_factor=4.0),
+    dict(bias=False, qkv_bias=True),
+    dict(attention_bias=False, mlp_bias=True),
+    dict(logit_softcap=5.0, tie_weights=False),
+    dict(norm="rmsnorm", mlp="gated", activation="silu", n_kv_head=2, positional="rope", rope_base=5e5, bias=False,
+         tie_weights=False, d_ff=88),                                                                   # Llama
+    dict(norm="rmsnorm", mlp="gated", activation="silu", n_kv_head=1, positional="rope", bias=False,
+         qkv_bias=True, block_layout="parallel"),
 ]
 
 
@@ -90,9 +105,11 @@ def test_sdpa_equals_explicit_attention():
     assert weights[0, 0].triu(1).abs().max() == 0  # no weight on the future
 
 
-def test_attention_module_fused_and_written_out_paths_agree():
+@pytest.mark.parametrize("overrides", [{}, {"n_kv_head": 2}, {"n_kv_head": 1, "qk_norm": True, "norm": "rmsnorm"}],
+                         ids=["mha", "gqa", "mqa-qknorm"])
+def test_attention_module_fused_and_written_out_paths_agree(overrides):
     """Observing hook_pattern switches the module to the written-out formula; the output must not change."""
-    config = ModelConfig(vocab_size=11, context_length=16, n_layer=1, n_head=4, d_model=32)
+    config = ModelConfig(vocab_size=11, context_length=16, n_layer=1, n_head=4, d_model=32, **overrides)
     torch.manual_seed(0)
     attn = CausalSelfAttention(config).eval()
     x = torch.randn(2, 12, 32)
@@ -111,15 +128,22 @@ def test_causal_mask_with_offset():
 
 
 def analytic_parameter_count(c: ModelConfig) -> int:
-    d, f, V, N, L = c.d_model, c.hidden_dim, c.vocab_size, c.context_length, c.n_layer
-    bias = 1 if c.bias else 0
-    ln = 2 * d if c.bias else d
-    attention = 4 * d * d + bias * 4 * d
-    mlp = 0 if c.attention_only else 2 * d * f + bias * (f + d)
-    norms_per_block = ln if (c.block_layout == "parallel" or c.attention_only) else 2 * ln
+    """The formula of ModelConfig's docstring, extended by every decision, written independently of the model."""
+    d, f, V, N, L, hs = c.d_model, c.hidden_dim, c.vocab_size, c.context_length, c.n_layer, c.head_dim
+    kv = c.n_kv_head or c.n_head
+
+    def norm(width):
+        return width if c.norm == "rmsnorm" or not c.bias else 2 * width
+
+    qkv_width = (c.n_head + 2 * kv) * hs
+    attention = d * qkv_width + (qkv_width if c.has_qkv_bias else 0) + d * d + (d if c.has_attention_out_bias else 0)
+    attention += 2 * norm(hs) if c.qk_norm else 0
+    matrices, biases = (3, 2 * f + d) if c.mlp == "gated" else (2, f + d)
+    mlp = 0 if c.attention_only else matrices * d * f + (biases if c.has_mlp_bias else 0)
+    norms_per_block = norm(d) if (c.block_layout == "parallel" or c.attention_only) else 2 * norm(d)
     total = V * d + L * (attention + mlp + norms_per_block)
     total += N * d if c.positional == "learned" else 0
-    total += ln if c.norm_placement == "pre" else 0
+    total += norm(d) if c.norm_placement == "pre" else 0
     total += 0 if c.tie_weights else V * d + (V if c.lm_head_bias else 0)
     return total
 
@@ -176,3 +200,50 @@ def test_hook_points_read_and_replace_activations(tiny_model):
     zeroed, _ = model(idx)
     handle.remove()
     assert torch.allclose(zeroed[0, 0], zeroed[0, 5]) and not torch.allclose(base[0, 0], base[0, 5])
+
+
+def test_grouped_query_heads_share_keys_and_the_cache_holds_only_them(tiny_model):
+    """n_kv_head = 2 of 4: query heads 0, 1 read key/value head 0 and heads 2, 3 head 1; the cache is half size."""
+    from gptscratch.model.attention import repeat_kv
+
+    model = tiny_model(n_kv_head=2, positional="rope")
+    cache = model.new_kv_cache(batch=1)
+    assert cache.layers[0].k.shape == (1, 2, 32, 8)
+    kv = torch.arange(2.0).view(1, 2, 1, 1).expand(1, 2, 3, 8)
+    assert repeat_kv(kv, 2)[0, :, 0, 0].tolist() == [0.0, 0.0, 1.0, 1.0]
+    seen = {}
+    points = model.hook_points()
+    with points["blocks.0.attn.hook_k"].register_forward_hook(lambda m, i, o: seen.setdefault("k", o)), \
+            points["blocks.0.attn.hook_pattern"].register_forward_hook(lambda m, i, o: seen.setdefault("p", o)):
+        model(torch.randint(0, 101, (1, 5)))
+    assert seen["k"].shape == (1, 2, 5, 8) and seen["p"].shape == (1, 4, 5, 5)
+
+
+def test_llama3_rope_scaling_equals_transformers():
+    """The Llama 3 frequency scaling, against transformers' own implementation of it."""
+    transformers = pytest.importorskip("transformers")
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    from gptscratch.model.embeddings import RotaryEmbedding
+
+    hf = transformers.LlamaConfig(hidden_size=512, num_attention_heads=4, max_position_embeddings=32768,
+                                  rope_theta=500000.0, rope_scaling={
+                                      "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+    expected, _ = ROPE_INIT_FUNCTIONS["llama3"](hf, "cpu")
+    ours = RotaryEmbedding(128, 500000.0, (8.0, 1.0, 4.0, 8192)).inverse_frequencies()
+    plain = RotaryEmbedding(128, 500000.0).inverse_frequencies()
+    torch.testing.assert_close(ours, expected.float(), atol=0, rtol=1e-6)
+    assert (ours < plain).any() and (ours == plain).any()       # slow pairs slowed, fast pairs kept
+
+
+def test_logit_softcap_bounds_the_logits(tiny_model):
+    capped, plain = tiny_model(logit_softcap=0.5, tie_weights=False), tiny_model(tie_weights=False)
+    ids = torch.randint(0, 101, (1, 6))
+    with torch.no_grad():
+        for model in (capped, plain):
+            model.lm_head.weight.mul_(1000)
+        big, _ = plain(ids)
+        logits, _ = capped(ids)
+    assert big.abs().max() > 10 and logits.abs().max() <= 0.5      # (tanh saturates to exactly ±1 in fp32)
+    torch.testing.assert_close(logits, 0.5 * torch.tanh(big / 0.5))

@@ -14,7 +14,8 @@ Names (B batch, T positions, d d_model, nh heads, hs head width, f MLP width):
     blocks.{i}.hook_resid_pre / hook_resid_post                 (B, T, d)
     blocks.{i}.hook_resid_mid   only for sequential blocks with an MLP: a parallel block (GPT-J, Phi-2) has
                                 no point between attention and MLP, and an attention-only block has no MLP
-    blocks.{i}.attn.hook_q / hook_k / hook_v                    (B, nh, T, hs)   (after RoPE, when used)
+    blocks.{i}.attn.hook_q                                      (B, nh, T, hs)   (after QK-norm and RoPE, when used)
+    blocks.{i}.attn.hook_k / hook_v                             (B, n_kv, T, hs) (n_kv = nh unless grouped-query)
     blocks.{i}.attn.hook_pattern                                (B, nh, Tq, Tk)  softmax weights
     blocks.{i}.attn.hook_z                                      (B, T, nh, hs)   per-head output before W_O
     blocks.{i}.hook_attn_out / hook_mlp_out                     (B, T, d)

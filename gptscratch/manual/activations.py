@@ -1,6 +1,7 @@
-"""The MLP's non-linearities with their derivatives written out by hand: GELU (exact and tanh form), ReLU.
+"""The MLP's non-linearities with their derivatives written out by hand: GELU (exact and tanh form), ReLU,
+SiLU, ReLU² — and the gated form act(gate) ⊙ up of a gated MLP (SwiGLU).
 
-All three act element by element, so each backward is ∂L/∂x = g ⊙ f'(x) (same shape as x).
+All act element by element, so each backward is ∂L/∂x = g ⊙ f'(x) (same shape as x).
 
 GELU, exact (Hendrycks & Gimpel 2016): x weighted by the probability that a standard normal is below it.
 
@@ -14,6 +15,13 @@ GELU, tanh approximation (GPT-2's "gelu_new"):
     f'(x) = ½ (1 + t) + ½ x (1 − t²) · √(2/π) · (1 + 3 · 0.044715 x²)   (tanh' = 1 − tanh²; chain rule for u)
 
 ReLU: f(x) = max(0, x), f'(x) = 1 where x > 0 else 0 (PyTorch's choice at exactly 0, which we follow).
+
+SiLU: f(x) = x · σ(x), σ(x) = 1 / (1 + e^(−x));  f'(x) = σ(x) + x · σ(x)(1 − σ(x)) = σ(x) (1 + x (1 − σ(x))).
+
+ReLU²: f(x) = max(0, x)²;  f'(x) = 2 · max(0, x).
+
+Gated: y = f(gate) ⊙ up, a product of two tensors of the same shape (B, T, d_ff), so each gets the other's
+factor (product rule):  ∂L/∂gate = g ⊙ up ⊙ f'(gate),   ∂L/∂up = g ⊙ f(gate).
 
 The forward passes are the model's own (gptscratch.model.kernels.ACTIVATIONS, written once); only the
 derivatives are written here. Only the input is saved for backward; the derivative is recomputed from it
@@ -51,7 +59,19 @@ def relu_derivative(x):
     return (x > 0).to(x.dtype)
 
 
-DERIVATIVES = {"gelu": gelu_derivative, "gelu_tanh": gelu_tanh_derivative, "relu": relu_derivative}
+def silu_derivative(x):
+    """f'(x) = σ(x) (1 + x (1 − σ(x)))."""
+    sigma = torch.sigmoid(x)
+    return sigma * (1.0 + x * (1.0 - sigma))
+
+
+def relu2_derivative(x):
+    """f'(x) = 2 · max(0, x)."""
+    return 2.0 * x.clamp_min(0)
+
+
+DERIVATIVES = {"gelu": gelu_derivative, "gelu_tanh": gelu_tanh_derivative, "relu": relu_derivative,
+               "silu": silu_derivative, "relu2": relu2_derivative}
 
 
 class ActivationFunction(torch.autograd.Function):
@@ -72,3 +92,23 @@ class ActivationFunction(torch.autograd.Function):
 def activation(name: str, x: torch.Tensor) -> torch.Tensor:
     """The MLP non-linearity `name` applied to x, with the hand-written backward above."""
     return ActivationFunction.apply(x, name)
+
+
+class GatedActivationFunction(torch.autograd.Function):
+    """y = f(gate) ⊙ up (kernels.gated); the product rule above for the backward."""
+
+    @staticmethod
+    def forward(ctx, gate, up, name: str):
+        ctx.save_for_backward(gate, up)
+        ctx.name = name
+        return FORWARD[name](gate) * up
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        gate, up = ctx.saved_tensors
+        return grad_out * up * DERIVATIVES[ctx.name](gate), grad_out * FORWARD[ctx.name](gate), None
+
+
+def gated(name: str, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """A gated MLP's non-linearity f(gate) ⊙ up, with the hand-written backward above."""
+    return GatedActivationFunction.apply(gate, up, name)

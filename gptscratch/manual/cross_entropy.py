@@ -1,4 +1,4 @@
-"""Cross-entropy over the vocabulary with its backward pass written out by hand.
+"""Cross-entropy over the vocabulary with its backward pass written out by hand (and the logit soft cap before it).
 
 Forward, for logits z (N, V) and target ids t (N,); rows whose target is −1 are ignored (padding):
 
@@ -46,3 +46,24 @@ class CrossEntropyFunction(torch.autograd.Function):
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -1) -> torch.Tensor:
     """Mean −log softmax(logits)[target] over rows whose target is not ignore_index (hand-written backward)."""
     return CrossEntropyFunction.apply(logits, targets, ignore_index)
+
+
+class SoftcapFunction(torch.autograd.Function):
+    """y = c · tanh(z / c), the logit soft cap; ∂L/∂z = g ⊙ (1 − tanh²(z / c)) = g ⊙ (1 − (y / c)²)."""
+
+    @staticmethod
+    def forward(ctx, logits, cap: float):
+        capped = cap * torch.tanh(logits / cap)
+        ctx.save_for_backward(capped)
+        ctx.cap = cap
+        return capped
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (capped,) = ctx.saved_tensors
+        return grad_out * (1.0 - (capped / ctx.cap) ** 2), None
+
+
+def softcap(logits: torch.Tensor, cap: float) -> torch.Tensor:
+    """c · tanh(logits / c) with the hand-written backward above."""
+    return SoftcapFunction.apply(logits, cap)

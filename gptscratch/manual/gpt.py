@@ -5,17 +5,21 @@ package's Functions.
 with the kernels of gptscratch/model/kernels.py swapped for the hand-written ones (`MANUAL`):
 
     linear       → LinearFunction            (qkv, proj, up, down, lm_head — tied or not)
-    layer_norm   → LayerNormFunction         (ln_1, ln_2, ln_f)
+    layer_norm   → LayerNormFunction         (ln_1, ln_2, ln_f, QK-norm)
+    rms_norm     → RMSNormFunction           (the same places in an RMSNorm model)
     embedding    → EmbeddingFunction         (token table; learned position table)
     attention    → CausalAttentionFunction   (scores, causal mask, softmax, weighted sum)
     rotate       → RotaryFunction            (queries and keys, full or partial RoPE)
-    activation   → ActivationFunction        (GELU, tanh-GELU, ReLU: the model's forward, derivatives here)
+    activation   → ActivationFunction        (GELU, tanh-GELU, ReLU, SiLU, ReLU²: the model's forward)
+    gated        → GatedActivationFunction   (a gated MLP's act(gate) ⊙ up: SwiGLU and the like)
+    softcap      → SoftcapFunction           (the final-logit soft cap)
     cross_entropy→ CrossEntropyFunction
 
 So `loss.backward()` runs only hand-written backward passes for every layer. What autograd still does is
 bookkeeping whose derivative is the identity: residual additions (the gradient is copied to both branches),
-reshapes and transposes between (B, T, C) and (B, nh, T, hs), splitting qkv into three, the constant √d_model
-scale, and summing the two gradients of a tied embedding/output matrix into one `.grad`.
+reshapes and transposes between (B, T, C) and (B, nh, T, hs), splitting qkv into three, repeating grouped-query
+key/value heads (the gradient of a copy is summed back), the constant √d_model scale, and summing the two
+gradients of a tied embedding/output matrix into one `.grad`.
 
 Parameters are the model's own tensors, so an optimizer built on `model.parameters()` trains the model; the
 results equal autograd's (tests/test_manual.py checks gradients and one AdamW step in float64).
@@ -32,11 +36,11 @@ import torch
 
 from ..errors import UsageError
 from ..model import kernels
-from .activations import activation
+from .activations import activation, gated
 from .attention import causal_attention
-from .cross_entropy import cross_entropy
+from .cross_entropy import cross_entropy, softcap
 from .embedding import embedding
-from .layernorm import layer_norm
+from .layernorm import layer_norm, rms_norm
 from .linear import linear
 from .rotary import apply_rotary
 
@@ -48,8 +52,9 @@ def _attention(q, k, v, mask=None, dropout: float = 0.0, is_causal: bool = False
 
 
 MANUAL = kernels.DEFAULT.replace(
-    linear=linear, layer_norm=layer_norm, embedding=embedding, attention=_attention, rotate=apply_rotary,
-    activation=activation, cross_entropy=cross_entropy, name="manual")
+    linear=linear, layer_norm=layer_norm, rms_norm=rms_norm, embedding=embedding, attention=_attention,
+    rotate=apply_rotary, activation=activation, gated=gated, softcap=softcap, cross_entropy=cross_entropy,
+    name="manual")
 
 
 def check_supported(config) -> None:

@@ -1,4 +1,4 @@
-"""LayerNorm with its backward pass written out by hand.
+"""LayerNorm and RMSNorm with their backward passes written out by hand.
 
 Forward, over the last dimension of x (..., D), for each row separately:
 
@@ -20,6 +20,11 @@ For the input, write ĝ = g ⊙ γ (= ∂L/∂x̂). Each x̂_j depends on every 
 
 So the input gradient is ĝ with its mean removed and its component along x̂ removed, scaled by r: exactly the
 two directions in which LayerNorm's output cannot move. Cost O(rows · D); saved for backward: x̂ and r.
+
+RMSNorm is the same without the centring (μ = 0, no β): r = 1/√(mean(x²) + ε), x̂ = x · r, y = x̂ γ. Only the
+σ² path is left, so only the component along x̂ is removed:
+
+    ∂L/∂γ = Σ_rows g ⊙ x̂            ∂L/∂x_i = r · (ĝ_i − x̂_i · mean_j(ĝ_j x̂_j))
 """
 
 from __future__ import annotations
@@ -58,3 +63,30 @@ class LayerNormFunction(torch.autograd.Function):
 def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> torch.Tensor:
     """LayerNorm over the last dimension with the hand-written backward above."""
     return LayerNormFunction.apply(x, weight, bias, eps)
+
+
+class RMSNormFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, eps: float):
+        rstd = torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)               # (..., 1)
+        x_hat = x * rstd                                                       # (..., D)
+        ctx.save_for_backward(x_hat, rstd, weight)
+        ctx.has_weight = weight is not None
+        return x_hat * weight if weight is not None else x_hat
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x_hat, rstd, weight = ctx.saved_tensors
+        grad_x = grad_w = None
+        if ctx.has_weight and ctx.needs_input_grad[1]:
+            rows_g = grad_out.reshape(-1, grad_out.size(-1))
+            grad_w = (rows_g * x_hat.reshape(rows_g.shape)).sum(0)            # (D,)
+        if ctx.needs_input_grad[0]:
+            g_hat = grad_out * weight if ctx.has_weight else grad_out
+            grad_x = rstd * (g_hat - x_hat * (g_hat * x_hat).mean(-1, keepdim=True))
+        return grad_x, grad_w, None
+
+
+def rms_norm(x, weight=None, eps: float = 1e-5) -> torch.Tensor:
+    """RMSNorm over the last dimension with the hand-written backward above."""
+    return RMSNormFunction.apply(x, weight, eps)

@@ -21,7 +21,9 @@ Parameter count (tied, learned positions, bias on, L layers, width d, hidden f, 
                 MLP       2·d·f + f + d
                 2 LayerNorms 4d
     final norm  2d
-The test suite checks GPT.num_parameters() against this formula for every named size.
+and how each decision changes it: grouped-query attention shrinks qkv to d·(nh + 2·n_kv)·hs; a gated MLP has a
+third d·f matrix; RMSNorm has no bias (d per norm); QK-norm adds two norms of width hs per block; untied weights
+add V·d. The test suite checks GPT.num_parameters() against this formula for every named size and variant.
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ from pathlib import Path
 
 POSITIONAL_KINDS = ("learned", "sinusoidal", "rope")
 NORM_PLACEMENTS = ("pre", "post")
-ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
+NORMS = ("layernorm", "rmsnorm")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "relu2")
+MLPS = ("standard", "gated")
 BLOCK_LAYOUTS = ("sequential", "parallel")
+ROPE_SCALINGS = ("none", "llama3")
 
 # The fields whose value is one of a fixed set of names.
 CHOICES: dict[str, tuple[str, ...]] = {"positional": POSITIONAL_KINDS, "norm_placement": NORM_PLACEMENTS,
-                                       "activation": ACTIVATIONS, "block_layout": BLOCK_LAYOUTS}
+                                       "norm": NORMS, "activation": ACTIVATIONS, "mlp": MLPS,
+                                       "block_layout": BLOCK_LAYOUTS, "rope_scaling": ROPE_SCALINGS}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class ModelConfig:
     """Transformer blocks stacked on the residual stream (GPT-2 small: 12)."""
     n_head: int = 4
     """Attention heads per block; d_model must divide evenly among them (head width = d_model / n_head)."""
+    n_kv_head: int | None = None
+    """Key/value heads (grouped-query attention, attention.py): None = n_head; 1 = multi-query; must divide n_head."""
+    qk_norm: bool = False
+    """Normalise each head's queries and keys (the model's norm over head width) before attention (Qwen3)."""
     d_model: int = 256
     """Width of the residual stream: every token is a vector of this many numbers (GPT-2 small: 768)."""
     d_ff: int | None = None
@@ -61,16 +71,36 @@ class ModelConfig:
     """Probability of zeroing activations during training (embeddings, attention weights, sub-layer outputs)."""
     bias: bool = True
     """Biases in every Linear and LayerNorm (GPT-2: yes; many modern models: no)."""
+    attention_bias: bool | None = None
+    """Biases in attention's projections (q/k/v and output); None = follow --bias."""
+    qkv_bias: bool | None = None
+    """Biases on the query/key/value projection alone; None = follow attention_bias (Qwen2: yes, with no others)."""
+    mlp_bias: bool | None = None
+    """Biases in the MLP's projections; None = follow --bias."""
     positional: str = "learned"
     """How the model knows token order: 'learned' table, fixed 'sinusoidal' table, or 'rope' (rotary)."""
     rotary_fraction: float = 1.0
     """With rope: the fraction of each head's dimensions that are rotated (Phi-2: 0.4, 'partial RoPE')."""
     rope_base: float = 10000.0
     """With rope: θ_i = base^(−2i/r); a larger base turns slower, reaching further (Llama 3: 500000)."""
+    rope_scaling: str = "none"
+    """With rope: 'llama3' stretches the slow frequencies for a longer context, as Llama 3.1+ checkpoints do."""
+    rope_scaling_factor: float = 8.0
+    """With llama3 scaling: how much the slowest frequencies are divided by."""
+    rope_low_freq_factor: float = 1.0
+    """With llama3 scaling: wavelengths above original context / this are divided by the factor."""
+    rope_high_freq_factor: float = 4.0
+    """With llama3 scaling: wavelengths below original context / this are kept; in between, interpolated."""
+    rope_original_context: int = 8192
+    """With llama3 scaling: the context length the model was first trained on."""
     norm_placement: str = "pre"
     """'pre': x + f(LN(x)) (GPT-2, trains stably); 'post': LN(x + f(x)) (the original 2017 transformer)."""
+    norm: str = "layernorm"
+    """'layernorm' (centre and scale; GPT-2) or 'rmsnorm' (scale only, no bias; Llama, Qwen)."""
     activation: str = "gelu"
-    """'gelu' (exact erf form), 'gelu_tanh' (GPT-2's 'gelu_new' approximation) or 'relu'."""
+    """'gelu' (exact erf form), 'gelu_tanh' (GPT-2's 'gelu_new'), 'relu', 'silu' (x·σ(x)) or 'relu2' (relu(x)²)."""
+    mlp: str = "standard"
+    """'standard': down(act(up(x))); 'gated': down(act(gate(x)) ⊙ up(x)) — with silu, SwiGLU (Llama, Qwen)."""
     tie_weights: bool = True
     """Output projection shares the token-embedding tensor (one Parameter, not a copy)."""
     scale_embeddings: bool = False
@@ -81,6 +111,8 @@ class ModelConfig:
     """Blocks without the MLP: the smallest models in which circuits such as induction heads are studied."""
     lm_head_bias: bool = False
     """A bias on the output projection (Phi-2 has one; only possible when weights are untied)."""
+    logit_softcap: float | None = None
+    """Squash the logits into (−c, c) with c·tanh(z / c) (Gemma 2, modded-nanogpt); None = off."""
     layer_norm_eps: float = 1e-5
     """The ε of every norm: (x − mean) / √(var + ε), so a constant row does not divide by zero."""
 
@@ -97,6 +129,14 @@ class ModelConfig:
             (not (self.tie_weights and self.lm_head_bias), "lm_head_bias needs tie_weights=False"),
             (not (self.block_layout == "parallel" and self.norm_placement == "post"),
              "the parallel layout is defined for pre-norm only"),
+            (self.norm in NORMS, f"norm must be one of {NORMS}"),
+            (self.mlp in MLPS, f"mlp must be one of {MLPS}"),
+            (self.rope_scaling in ROPE_SCALINGS, f"rope_scaling must be one of {ROPE_SCALINGS}"),
+            (self.n_kv_head is None or (self.n_kv_head > 0 and self.n_head % self.n_kv_head == 0),
+             "n_kv_head must divide n_head"),
+            (self.logit_softcap is None or self.logit_softcap > 0, "logit_softcap must be positive"),
+            (self.rope_high_freq_factor > self.rope_low_freq_factor > 0,
+             "rope_high_freq_factor must exceed rope_low_freq_factor, and both be positive"),
         ]
         for ok, message in checks:
             if not ok:
@@ -107,6 +147,23 @@ class ModelConfig:
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads: n_kv_head, or n_head when every query head has its own."""
+        return self.n_kv_head if self.n_kv_head is not None else self.n_head
+
+    @property
+    def has_qkv_bias(self) -> bool:
+        return next(b for b in (self.qkv_bias, self.attention_bias, self.bias) if b is not None)
+
+    @property
+    def has_attention_out_bias(self) -> bool:
+        return next(b for b in (self.attention_bias, self.bias) if b is not None)
+
+    @property
+    def has_mlp_bias(self) -> bool:
+        return next(b for b in (self.mlp_bias, self.bias) if b is not None)
 
     @property
     def hidden_dim(self) -> int:

@@ -68,16 +68,33 @@ class RotaryEmbedding(nn.Module):
     Pair i of the first `rotary_dims` dimensions of a head turns at speed θ_i = base^(−2i / rotary_dims), so at
     position p its angle is p·θ_i. positions (T,) → (T, r/2) each; (B, T) → (B, 1, T, r/2), the same for
     every head. Computed once per forward and shared by every block. Cost O(T · r).
+
+    Llama 3 scaling (`llama3` = (factor, low_freq_factor, high_freq_factor, original_context), Meta 2024, "The Llama
+    3 Herd of Models"): to reach past the context the model was first trained on, the slow pairs — those whose
+    wavelength 2π/θ_i exceeds original_context / low_freq_factor — turn `factor` times slower; the fast pairs —
+    wavelength below original_context / high_freq_factor — are kept, since they encode local order; in between,
+    θ_i is interpolated smoothly between θ_i / factor and θ_i.
     """
 
-    def __init__(self, rotary_dims: int, base: float = 10000.0):
+    def __init__(self, rotary_dims: int, base: float = 10000.0, llama3: tuple | None = None):
         super().__init__()
-        self.rotary_dims, self.base = rotary_dims, base
+        self.rotary_dims, self.base, self.llama3 = rotary_dims, base, llama3
+
+    def inverse_frequencies(self, device=None) -> torch.Tensor:
+        """θ_i for i = 0 .. r/2 − 1 (r/2,), fp32."""
+        steps = torch.arange(0, self.rotary_dims, 2, device=device).float()
+        theta = 1.0 / (self.base ** (steps / self.rotary_dims))              # HF's formula, bit for bit
+        if self.llama3 is None:
+            return theta
+        factor, low, high, original = self.llama3
+        wavelength = 2 * math.pi / theta
+        smooth = ((original / wavelength - low) / (high - low)).clamp(0.0, 1.0)   # 0: slow pair, 1: fast pair
+        scaled = (1 - smooth) * theta / factor + smooth * theta
+        scaled = torch.where(wavelength < original / high, theta, scaled)          # fast pairs: kept exactly
+        return torch.where(wavelength > original / low, theta / factor, scaled)    # slow pairs: divided exactly
 
     def forward(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        steps = torch.arange(0, self.rotary_dims, 2, device=positions.device).float()
-        inv_freq = 1.0 / (self.base ** (steps / self.rotary_dims))          # θ_i (HF's formula, bit for bit)
-        angles = positions.float().unsqueeze(-1) * inv_freq                 # (T, r/2) or (B, T, r/2)
+        angles = positions.float().unsqueeze(-1) * self.inverse_frequencies(positions.device)  # (T or B,T, r/2)
         if angles.dim() == 3:
             angles = angles.unsqueeze(1)                                     # (B, 1, T, r/2): every head alike
         return angles.cos().to(dtype), angles.sin().to(dtype)

@@ -4,7 +4,7 @@
       → token embedding E[idx] (× √d_model if scale_embeddings)   (+ position vectors, learned or sinusoidal)
       → n_layer blocks, each adding attention and MLP outputs to the residual stream     (B, T, d_model)
       → final norm (pre-norm models; a post-norm block already ends in one)
-      → output projection to the vocabulary: logits (B, T, V)
+      → output projection to the vocabulary: logits (B, T, V)   (optionally soft-capped: c·tanh(z / c))
       → with targets: cross-entropy = mean over positions of −log softmax(logits)[target]
 
 The output projection is *tied* to the token embedding by default: `lm_head.weight is tok_embed.weight` — one
@@ -54,7 +54,10 @@ class GPT(nn.Module):
         elif config.positional == "sinusoidal":
             self.pos_embed = SinusoidalPositions(config.d_model)
         else:  # rope adds nothing to the embeddings: its angles, computed once per forward, turn q and k
-            self.rotary = RotaryEmbedding(config.rotary_dims, config.rope_base)
+            llama3 = None if config.rope_scaling == "none" else (
+                config.rope_scaling_factor, config.rope_low_freq_factor, config.rope_high_freq_factor,
+                config.rope_original_context)
+            self.rotary = RotaryEmbedding(config.rotary_dims, config.rope_base, llama3)
         self.embed_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = make_norm(config) if config.norm_placement == "pre" else nn.Identity()
@@ -132,6 +135,8 @@ class GPT(nn.Module):
         if only_last:
             x = x[:, -1:, :]
         logits = self.lm_head(x)                                           # (B, T, V)
+        if self.config.logit_softcap is not None:   # every logit squashed into (−c, c): no runaway confidence
+            logits = kernels.active().softcap(logits, self.config.logit_softcap)
         loss = None
         if targets is not None:
             loss = kernels.active().cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))

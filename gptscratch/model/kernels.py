@@ -5,11 +5,14 @@ from `active()`. Shapes: B batch, T positions, d d_model, nh heads, hs head widt
 
     linear(x, W, b)                    y = x Wᵀ + b                                  (..., in) → (..., out)
     layer_norm(x, w, b, eps)           y = (x − mean) / √(var + ε) · w + b, over the last dimension
+    rms_norm(x, w, eps)                y = x / √(mean(x²) + ε) · w, over the last dimension
     embedding(idx, W)                  y = W[idx]                                    (B, T) → (B, T, d)
     attention(q, k, v, mask, dropout, is_causal)
                                        softmax(q kᵀ / √hs + mask) v, fused           (B, nh, T, hs)
     rotate(x, cos, sin)                the rotary rotation of query/key pairs (below; embeddings.py has the idea)
     activation(name, x)                the MLP's non-linearity, ACTIVATIONS[name](x)
+    gated(name, gate, up)              a gated MLP's non-linearity, ACTIVATIONS[name](gate) ⊙ up
+    softcap(logits, c)                 c · tanh(logits / c): every logit squashed into (−c, c)
     cross_entropy(logits, targets)     mean of −log softmax(logits)[target] over targets ≠ −1   (N, V), (N,)
 
 By default (`DEFAULT`) they are PyTorch's own functions, which autograd differentiates. Two packages supply the
@@ -37,10 +40,14 @@ import torch.nn.functional as F
 #   relu       max(0, x)                                      (the 2017 transformer)
 #   gelu       x · Φ(x), Φ the standard normal CDF            (Hendrycks & Gimpel 2016; smooth ReLU; the default)
 #   gelu_tanh  0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))     (GPT-2's "gelu_new", needed to load its weights)
+#   silu       x · σ(x), σ the logistic sigmoid               (Elfwing et al. 2018; gated: SwiGLU, Shazeer 2020)
+#   relu2      max(0, x)²                                     (So et al. 2021, "Primer"; modded-nanogpt, nanochat)
 ACTIVATIONS: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "relu": F.relu,
+    "silu": F.silu,
+    "relu2": lambda x: F.relu(x).square(),
 }
 
 
@@ -61,6 +68,10 @@ def _layer_norm(x, weight, bias, eps: float):
     return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
 
 
+def _rms_norm(x, weight, eps: float):
+    return F.rms_norm(x, x.shape[-1:], weight, eps)
+
+
 def _attention(q, k, v, mask=None, dropout: float = 0.0, is_causal: bool = False):
     # One fused kernel ("flash" attention where available) that never materialises the (T, T) weights.
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
@@ -68,6 +79,14 @@ def _attention(q, k, v, mask=None, dropout: float = 0.0, is_causal: bool = False
 
 def _activation(name: str, x):
     return ACTIVATIONS[name](x)
+
+
+def _gated(name: str, gate, up):
+    return ACTIVATIONS[name](gate) * up
+
+
+def _softcap(logits, cap: float):
+    return cap * torch.tanh(logits / cap)
 
 
 def _cross_entropy(logits, targets):
@@ -81,10 +100,13 @@ class Kernels:
 
     linear: Callable = F.linear
     layer_norm: Callable = _layer_norm
+    rms_norm: Callable = _rms_norm
     embedding: Callable = F.embedding
     attention: Callable = _attention
     rotate: Callable = rotate
     activation: Callable = _activation
+    gated: Callable = _gated
+    softcap: Callable = _softcap
     cross_entropy: Callable = _cross_entropy
     name: str = "pytorch"
 

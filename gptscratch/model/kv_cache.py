@@ -8,7 +8,8 @@ would cost a full forward pass over the whole text per token. Instead each layer
     decode step  feed only the newest token (B, 1); each layer writes its k, v into slot L and attends its one
                  query to slots 0 .. L                                          O(L · d) per layer and token
 
-The buffers are preallocated to (B, nh, max_len, hs), so decoding never reallocates or copies what is cached.
+The buffers are preallocated to (B, n_kv, max_len, hs) — only the key/value heads: with grouped-query attention
+(attention.py) the cache is n_head / n_kv times smaller — so decoding never reallocates or copies what is cached.
 `LayerKVCache.append` is the one place that writes to the cache (attention.py calls it).
 """
 
@@ -18,7 +19,7 @@ import torch
 
 
 class LayerKVCache:
-    """One layer's keys and values: k, v (B, nh, max_len, hs), of which the first `length` slots are filled."""
+    """One layer's keys and values: k, v (B, n_kv, max_len, hs), of which the first `length` slots are filled."""
 
     def __init__(self, batch: int, n_head: int, max_len: int, head_dim: int, device=None, dtype=None):
         shape = (batch, n_head, max_len, head_dim)
@@ -27,7 +28,8 @@ class LayerKVCache:
         self.length = 0
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write k, v (B, nh, T, hs) at slots [length, length + T); return every filled slot (B, nh, length, hs)."""
+        """Write k, v (B, n_kv, T, hs) at slots [length, length + T); return every filled slot (B, n_kv, length,
+        hs)."""
         start, end = self.length, self.length + k.size(2)
         self.k[:, :, start:end] = k
         self.v[:, :, start:end] = v
@@ -40,7 +42,7 @@ class KVCache:
 
     def __init__(self, config, batch: int, max_len: int | None = None, device=None, dtype=None):
         self.max_len = max_len or config.context_length
-        self.layers = [LayerKVCache(batch, config.n_head, self.max_len, config.head_dim, device, dtype)
+        self.layers = [LayerKVCache(batch, config.kv_heads, self.max_len, config.head_dim, device, dtype)
                        for _ in range(config.n_layer)]
 
     @property
