@@ -84,9 +84,11 @@ def train(
     lr: Annotated[Optional[float], Opt(help="Peak learning rate.")] = None,
     min_lr_ratio: Annotated[Optional[float], Opt(help="Final learning rate as a fraction of --lr (0.1).")] = None,
     warmup: Annotated[Optional[float], Opt(help="Warmup as a fraction of the run (0.05).")] = None,
-    weight_decay: Annotated[Optional[float], Opt(help="AdamW weight decay on matrices (0.1).")] = None,
+    weight_decay: Annotated[Optional[float], Opt(help="Weight decay on matrices, AdamW's and Muon's (0.1).")] = None,
     beta1: Annotated[Optional[float], Opt(help="AdamW β1 (0.9).")] = None,
     beta2: Annotated[Optional[float], Opt(help="AdamW β2 (0.95).")] = None,
+    optimizer: Annotated[Optional[str], Opt(help="adamw, or muon: Muon for the blocks' matrices, AdamW for the rest.")] = None,
+    muon_lr: Annotated[Optional[float], Opt(help="Muon's peak learning rate (0.02; --lr stays AdamW's).")] = None,
     grad_clip: Annotated[Optional[float], Opt(help="Clip the gradient norm to this (1.0; 0 = off).")] = None,
     max_steps: Annotated[Optional[int], Opt(help="Stop after this many optimizer steps.")] = None,
     max_time: Annotated[Optional[str], Opt(help="Stop after this wall time: 90, 90s, 3m, 1h.")] = None,
@@ -120,7 +122,8 @@ def train(
     budget = {"max_steps": max_steps, "max_time": parse_duration(max_time), "max_tokens": parse_count(max_tokens)}
     settings = dict(data=data, tokenizer=tokenizer, size=size, init_from=init_from, batch_size=batch_size,
                     grad_accum=grad_accum, lr=lr, min_lr_ratio=min_lr_ratio, warmup=warmup,
-                    weight_decay=weight_decay, beta1=beta1, beta2=beta2, grad_clip=grad_clip, eval_every=eval_every,
+                    weight_decay=weight_decay, beta1=beta1, beta2=beta2, optimizer=optimizer, muon_lr=muon_lr,
+                    grad_clip=grad_clip, eval_every=eval_every,
                     eval_batches=eval_batches, sample_tokens=sample_tokens, save_every=save_every,
                     log_every=log_every, seed=seed, precision=precision, compile=compile_model,
                     debug=debug or None, manual_backward=manual_backward or None)

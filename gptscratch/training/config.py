@@ -21,6 +21,9 @@ from ..errors import UsageError
 from .value_types import MODEL_FIELD_TYPES, coerce_number, value_problem
 
 
+OPTIMIZERS = ("adamw", "muon")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     data: str = "builtin"
@@ -44,6 +47,10 @@ class TrainConfig:
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
+    optimizer: str = "adamw"
+    """adamw, or muon: Muon for the blocks' matrices, AdamW for embeddings, output layer and vectors (optimizer.py)."""
+    muon_lr: float = 0.02
+    """Muon's peak learning rate (--optimizer muon); the schedule scales it and --lr alike."""
     grad_clip: float = 1.0
     max_steps: int | None = None
     max_time: float | None = None
@@ -85,6 +92,10 @@ class TrainConfig:
             raise UsageError(f"--warmup is a fraction of the run in [0, 1) (got {self.warmup})")
         if not 0 <= self.min_lr_ratio <= 1:
             raise UsageError(f"--min-lr-ratio is a fraction of --lr in [0, 1] (got {self.min_lr_ratio})")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"--optimizer must be {' or '.join(OPTIMIZERS)} (got {self.optimizer!r})")
+        if self.muon_lr <= 0:
+            raise UsageError(f"--muon-lr must be positive (got {self.muon_lr})")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise UsageError(f"--beta1 and --beta2 must be in [0, 1) (got {self.beta1}, {self.beta2})")
         for name in ("max_steps", "max_tokens"):

@@ -5,6 +5,9 @@
     p ≥ w:     lr = floor + (peak − floor) · ½(1 + cos(π · (p − w) / (1 − w)))
     floor = min_lr_ratio · peak (10% by default)
 
+The trainer applies it to each param group's own peak (`peak_lr`: --lr for AdamW, --muon-lr for Muon's
+matrices), so with --optimizer muon both rise and decay along one curve and keep their ratio.
+
 Why warm up: at step 0 Adam's second-moment estimates are poor and the loss landscape is steep; small steps
 first avoid an early blow-up. Why decay: late in training a smaller step averages out gradient noise and
 lowers the loss further. Expressing the schedule in *progress* rather than steps lets a wall-clock budget

@@ -2,7 +2,8 @@
 
     tensors (trainer_state.safetensors)              JSON (trainer_state.json)
       optimizer.<i>.exp_avg / exp_avg_sq / step        step, tokens, elapsed, best val loss, the TrainConfig,
-      rng.torch            (rank 0's CPU generator)    AdamW param-group settings, the sampler's plain fields
+        (AdamW's moments; .momentum_buffer: Muon's)    the param-group settings, the sampler's plain fields
+      rng.torch            (rank 0's CPU generator)
       rng.torch.rank<r>    (other ranks, under DDP)
       rng.cuda             (when training on CUDA)
       sampler.generator_state                          (the data order)

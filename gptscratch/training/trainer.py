@@ -5,11 +5,11 @@ One optimizer step (M = grad_accum micro-batches in total, M / N on each of N ra
         loss = cross_entropy(model(x), y) / (M / N)   (dividing makes the sum a mean over micro-batches)
         loss.backward()                               (gradients add up; DDP averages across ranks on the last)
     clip the global gradient norm to grad_clip        (one bad batch cannot throw the weights far)
-    set lr from the schedule; AdamW step; zero gradients
+    set lr from the schedule; optimizer step (AdamW, or Muon + AdamW: optimizer.py); zero gradients
 
 Every eval_every steps the validation loss is measured on the same fixed windows (so numbers are comparable
 over the run) and a short sample is generated; `latest/` is saved every save_every steps and `best/` when
-validation improved. Every value the loop needs to continue — weights, AdamW moments, RNG and sampler states,
+validation improved. Every value the loop needs to continue — weights, optimizer state, RNG and sampler states,
 step, elapsed time — is in the checkpoint, so `--resume` continues exactly: N steps in one go equal
 N/2 + resume N/2.
 
@@ -71,9 +71,10 @@ class Trainer:
         from .precision import autocast
 
         c = self.config
-        lr = learning_rate(self.progress_fraction(), c.lr, c.warmup, c.min_lr_ratio)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        progress = self.progress_fraction()
+        lr = learning_rate(progress, c.lr, c.warmup, c.min_lr_ratio)
+        for group in self.optimizer.param_groups:  # each group's own peak (--lr; Muon's: --muon-lr), one curve
+            group["lr"] = learning_rate(progress, group["peak_lr"], c.warmup, c.min_lr_ratio)
         total = 0.0
         for micro in range(self.micro_steps):
             x, y = (t.to(self.device) for t in self.sampler.next_batch())
@@ -304,7 +305,7 @@ class Trainer:
         if initial_state is not None:
             self.model.load_state_dict(initial_state)
         self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, (config.beta1, config.beta2),
-                                         device)
+                                         device, kind=config.optimizer, muon_lr=config.muon_lr)
         self.sampler = WindowSampler(self.dataset, "train", config.batch_size, self.model_config.context_length,
                                      seed=config.seed, rank=self.dist.rank, world_size=self.dist.world_size)
         self.step, self.tokens, self.elapsed, self.last_lr = 0, 0, 0.0, 0.0
