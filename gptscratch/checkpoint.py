@@ -7,8 +7,8 @@ A *checkpoint* is a folder:
     trainer_state.safetensors  optional: optimizer moments, RNG and data-sampler states (tensors)
     trainer_state.json         optional: step, tokens seen, schedule, best val loss, the train config
 
-    tokenizer/                 only for tokenizers made of files (a pretrained model's vocab.json + merges.txt),
-                               copied in so the folder is self-contained
+    tokenizer/                 only for tokenizers made of files (a pretrained model's tokenizer.json, or
+                               vocab.json + merges.txt), copied in so the folder is self-contained
 
 A *run folder* (what `gptscratch train` creates) holds `latest/` and `best/` checkpoints plus `metrics.jsonl`.
 A converted pretrained model lives in `pretrained_root()/<name>/`; its name (`gpt2`) works wherever a checkpoint
@@ -38,7 +38,7 @@ from pathlib import Path
 from . import __version__
 from .errors import CheckpointError, CheckpointNotFoundError, UsageError
 from .paths import pretrained_root, runs_root
-from .tokenizers.hf_bpe import bundle_files, is_hf_spec, spec_folder
+from .tokenizers.files import bundle_files, is_file_spec, spec_folder
 
 FORMAT = "gptscratch-checkpoint"
 FORMAT_VERSION = 1
@@ -165,7 +165,7 @@ def write_checkpoint(directory, model_config: dict, tokenizer_spec: dict, write_
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     tmp.mkdir()
     try:
-        if is_hf_spec(tokenizer_spec):  # tokenizer made of files: copy them in
+        if is_file_spec(tokenizer_spec):  # tokenizer made of files: copy them in
             tokenizer_spec = bundle_files(tokenizer_spec, tmp, source_base=final)
         config = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "gptscratch_version": __version__,
@@ -245,10 +245,10 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None = None) -> Path:
 
 def tokenizer_reference(name_or_path) -> str:
     """What to pass to get_tokenizer / --tokenizer for a checkpoint's tokenizer: its name, or, for a tokenizer
-    made of files (hf-bpe, e.g. `gpt2`), the absolute path of the folder holding them."""
+    made of files (hf-bpe, e.g. `gpt2`; hf-json), the absolute path of the folder holding them."""
     path = resolve_checkpoint(name_or_path)
     spec = read_config(path)["tokenizer"]
-    return str(spec_folder(spec, path)) if is_hf_spec(spec) else spec["name"]
+    return str(spec_folder(spec, path)) if is_file_spec(spec) else spec["name"]
 
 
 def read_config(checkpoint_dir: Path) -> dict:

@@ -67,7 +67,7 @@ def evaluate_accuracy(checkpoint: str | None = None, task: str | None = None, de
     context = model.config.context_length
     by_length: dict[int, list[tuple[list[int], object]]] = defaultdict(list)
     for example in examples:
-        ids = [tokenizer.eot_id] + tokenizer.encode(example.prompt)
+        ids = [tokenizer.start_id] + tokenizer.encode(example.prompt)
         by_length[len(ids)].append((ids, example))
     results: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     failures = []

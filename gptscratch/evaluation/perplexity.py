@@ -59,8 +59,9 @@ def window_plan(num_tokens: int, context: int, stride: int) -> list[tuple[int, i
 
 
 def byte_lengths(tokenizer, ids) -> dict[int, int]:
-    """UTF-8 byte length of each distinct token id (end-of-text counts 0 bytes)."""
-    return {int(t): 0 if int(t) == tokenizer.eot_id else len(tokenizer.decode_bytes([int(t)]))
+    """UTF-8 byte length of each distinct token id (end-of-text and BOS count 0 bytes: they are not text)."""
+    markers = {tokenizer.eot_id, tokenizer.start_id}
+    return {int(t): 0 if int(t) in markers else len(tokenizer.decode_bytes([int(t)]))
             for t in set(int(i) for i in ids)}
 
 
@@ -109,5 +110,6 @@ def evaluate_tokens(model, tokens: Sequence[int], *, tokenizer=None, context: in
 
 
 def text_tokens(tokenizer, text: str) -> list[int]:
-    """A text scored on its own: end-of-text first, so the first real token is predicted too."""
-    return [tokenizer.eot_id, *tokenizer.encode(text)]
+    """A text scored on its own: the start id first (BOS, or end-of-text), so the first real token is predicted
+    too."""
+    return [tokenizer.start_id, *tokenizer.encode(text)]

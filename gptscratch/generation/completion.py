@@ -10,7 +10,8 @@ each row's end as a Completion:
 
 stream_completions yields Piece(index, text) as text becomes final and Completion(...) when a row ends, in the
 order rows end. `index` numbers the outputs prompt-major: prompt i's sample k has index i·num_samples + k.
-An empty prompt starts from the end-of-text token: an unconditional sample.
+Prompts are encoded by `tokenizer.prompt_ids`: after the BOS where the model's own tokenizer puts one (Llama's
+`<s>`), and an empty prompt without one starts from the end-of-text token: an unconditional sample.
 """
 
 from __future__ import annotations
@@ -101,8 +102,7 @@ def compare_strategies(model, tokenizer, prompt: str,
 def _run_batch(model, tokenizer, prompts: list[str], first_index: int,
                settings: GenerationSettings) -> Iterator[Piece | Completion]:
     k = settings.num_samples
-    encoded = [tokenizer.encode(p) if p else [] for p in prompts]
-    encoded = [ids or [tokenizer.eot_id] for ids in encoded]
+    encoded = [tokenizer.prompt_ids(p) for p in prompts]  # BOS first where the model expects one (Llama)
     started = time.perf_counter()
     decoder = Decoder(model, encoded, settings.sampling, num_samples=k, seed=settings.seed,
                       vocab_limit=tokenizer.vocab_size, use_cache=settings.use_cache)

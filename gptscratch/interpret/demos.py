@@ -33,7 +33,7 @@ def induction_example(tokenizer, context_length: int, seed: int = 0, bos: bool =
     picks = torch.randperm(len(vocab), generator=generator)[: length + 1].tolist()
     sequence, other = [vocab[i] for i in picks[:length]], vocab[picks[length]]
     k = length // 2
-    prefix = [tokenizer.eot_id] if bos else []
+    prefix = [tokenizer.start_id] if bos else []
     clean = prefix + sequence + sequence[:k]
     corrupted_first = sequence[:k] + [other] + sequence[k + 1:]
     corrupted = prefix + corrupted_first + sequence[:k]

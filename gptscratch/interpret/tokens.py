@@ -15,10 +15,10 @@ from ..errors import UsageError
 
 
 def encode_text(tokenizer, text: str, bos: bool = True) -> list[int]:
-    """Token ids of `text`, with the end-of-text id in front when `bos` (TransformerLens prepends BOS too:
-    models trained on documents separated by end-of-text expect one, and position 0 becomes a neutral sink)."""
+    """Token ids of `text`, with the start id in front when `bos` — the model's BOS, or end-of-text for models
+    trained on documents separated by it (TransformerLens prepends BOS too: position 0 becomes a neutral sink)."""
     ids = tokenizer.encode(text)
-    return ([tokenizer.eot_id] if bos else []) + ids
+    return ([tokenizer.start_id] if bos else []) + ids
 
 
 def check_context(ids: list[int], context_length: int, flag: str = "--text") -> list[int]:

@@ -7,11 +7,14 @@ One module per kind, all implementing `base.Tokenizer` (ids 0..vocab_size-1, one
     char.py          "char": one id per character of a corpus; the vocabulary travels in the spec
     tiktoken_bpe.py  OpenAI's encodings run by tiktoken ("cl100k_base", "r50k_base" = "gpt2", ...), offline-aware
     hf_bpe.py        "hf-bpe": a pretrained model's own vocab.json + merges.txt, run by tiktoken
+    hf_json.py       "hf-json": a pretrained model's own tokenizer.json, run by Hugging Face `tokenizers`
+    files.py         the two kinds made of files: their folder, and copying it into a checkpoint
 
-This file is the registry: `get_tokenizer(name)` builds one from what a user types (`--tokenizer`), and
+This file is the registry: `get_tokenizer(name)` builds one from what a user types (`--tokenizer`: a name, or a
+model folder — tokenizer.json is preferred when the folder also has vocab.json + merges.txt), and
 `from_spec(spec)` rebuilds one from what a dataset manifest or a checkpoint recorded. `TOKENIZER_NAMES` is the
 single list of names the command line offers (its help and guided mode read it). Importing this package loads
-no tiktoken: the encodings are loaded on first use.
+neither tiktoken nor `tokenizers`: encodings and files are loaded on first use.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from gptscratch.errors import TokenizerError, UsageError
 from .base import EOT_TEXT, Tokenizer
 from .byte import ByteTokenizer
 from .char import CharTokenizer
-from .hf_bpe import HF_BPE, HfBpeTokenizer, from_hf_spec, looks_like_hf_bpe
+from .files import HF_BPE, HF_JSON
+from .hf_bpe import HfBpeTokenizer, from_hf_spec, looks_like_hf_bpe
+from .hf_json import HfJsonTokenizer, from_json_spec, looks_like_hf_json
 from .tiktoken_bpe import TIKTOKEN_NAMES, TiktokenTokenizer
 
 DEFAULT_TOKENIZER = "cl100k_base"
-# What `--tokenizer` accepts by name (besides ALIASES and a folder holding vocab.json + merges.txt).
+# What `--tokenizer` accepts by name (besides ALIASES and a model folder: tokenizer.json, or vocab.json + merges.txt).
 TOKENIZER_NAMES: tuple[str, ...] = ("byte", "char", *TIKTOKEN_NAMES)
 ALIASES = {"gpt2": "r50k_base"}  # same 50257-token vocabulary and ids
 
@@ -48,16 +53,25 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def from_folder(folder: str | os.PathLike) -> Tokenizer:
+    """A model folder's own tokenizer: tokenizer.json (hf-json) when present, else vocab.json + merges.txt
+    (hf-bpe); UsageError when it holds neither."""
+    folder = os.path.expanduser(str(folder))
+    if looks_like_hf_json(folder):
+        return HfJsonTokenizer(folder)
+    if looks_like_hf_bpe(folder):
+        return HfBpeTokenizer(folder)
+    raise UsageError(f"{folder} is not a tokenizer folder (tokenizer.json, or vocab.json + merges.txt); pass one, "
+                     f"or a name: {describe_names()}")
+
+
 def get_tokenizer(name: str = DEFAULT_TOKENIZER, texts: Iterable[str] | None = None) -> Tokenizer:
-    """Build a tokenizer by name (or from a folder holding vocab.json + merges.txt); "char" needs `texts`."""
+    """Build a tokenizer by name (or from a model folder, see `from_folder`); "char" needs `texts`."""
     if name.strip().lower() not in (*TOKENIZER_NAMES, *ALIASES) and os.path.isdir(os.path.expanduser(name)):
-        if not looks_like_hf_bpe(name):
-            raise UsageError(f"{name} is not a tokenizer folder (vocab.json + merges.txt); pass one, or a name: "
-                             f"{describe_names()}")
-        return HfBpeTokenizer(name)
-    if name == HF_BPE:
-        raise UsageError("an hf-bpe tokenizer is made of files: pass its folder (vocab.json + merges.txt), e.g. "
-                         "the tokenizer/ folder of a converted checkpoint")
+        return from_folder(name)
+    if name in (HF_BPE, HF_JSON):
+        raise UsageError(f"an {name} tokenizer is made of files: pass its folder (tokenizer.json, or vocab.json + "
+                         "merges.txt), e.g. the tokenizer/ folder of a converted checkpoint")
     key = canonical_name(name)
     if key == "byte":
         return ByteTokenizer()
@@ -71,12 +85,14 @@ def get_tokenizer(name: str = DEFAULT_TOKENIZER, texts: Iterable[str] | None = N
 def from_spec(spec: dict, base_dir: str | os.PathLike | None = None) -> Tokenizer:
     """Rebuild a tokenizer from `Tokenizer.spec()` and check it has the recorded vocabulary size.
 
-    base_dir: the folder a spec's relative file paths refer to (a checkpoint folder for "hf-bpe").
+    base_dir: the folder a spec's relative file paths refer to (a checkpoint folder for "hf-bpe" / "hf-json").
     """
     if not isinstance(spec, dict) or "name" not in spec:
         raise TokenizerError(f"invalid tokenizer spec {spec!r}; it must be a dict with a 'name' (re-prepare the data)")
     if spec["name"] == HF_BPE:
         tokenizer: Tokenizer = from_hf_spec(spec, base_dir)
+    elif spec["name"] == HF_JSON:
+        tokenizer = from_json_spec(spec, base_dir)
     elif spec["name"] == "char":
         tokenizer = CharTokenizer(spec.get("chars") or [])
     else:
@@ -91,5 +107,5 @@ def from_spec(spec: dict, base_dir: str | os.PathLike | None = None) -> Tokenize
 
 
 __all__ = ["ALIASES", "DEFAULT_TOKENIZER", "EOT_TEXT", "TOKENIZER_NAMES", "ByteTokenizer", "CharTokenizer",
-           "HfBpeTokenizer", "TiktokenTokenizer", "Tokenizer", "canonical_name", "describe_names", "from_spec",
-           "get_tokenizer"]
+           "HfBpeTokenizer", "HfJsonTokenizer", "TiktokenTokenizer", "Tokenizer", "canonical_name",
+           "describe_names", "from_folder", "from_spec", "get_tokenizer"]

@@ -3,11 +3,17 @@
 Every tokenizer maps text to ids 0..vocab_size-1 and reserves one end-of-text (EOT) id that separates documents
 in the training stream. The contract the rest of gptscratch relies on:
 
-- `encode` treats "<|endoftext|>" in the input as ordinary text, never as the special token, so a document that
-  happens to contain that string cannot forge a document boundary.
+- `encode` treats "<|endoftext|>" (and any other special token's string, such as "<|im_start|>" or "</s>") in
+  the input as ordinary text, never as the special token, so a document that happens to contain that string
+  cannot forge a document boundary. It adds nothing around the text: no BOS, no EOT.
+- `prompt_ids` is what a model continues from: the text's ids after the BOS of tokenizers whose model expects
+  one (`bos_id`: Llama's `<s>`; None elsewhere), and EOT alone for an empty prompt without one.
+- `start_id` is the id a document begins after when it is scored or analysed on its own: the BOS where the model
+  has one, else EOT (GPT-2's models saw every document after an EOT).
 - `decode_bytes` exists for streaming output: byte-level ids can split a UTF-8 sequence, so a streamer
   accumulates bytes and decodes only complete characters.
-- EOT decodes to the text "<|endoftext|>" in every tokenizer.
+- EOT decodes to the text "<|endoftext|>" in every built-in kind; a pretrained model's own tokenizer decodes it to
+  its end-of-sequence token ("</s>", "<|im_end|>").
 - `spec()` is plain JSON that `gptscratch.tokenizers.from_spec` turns back into the same tokenizer; it travels
   in dataset manifests and checkpoints.
 """
@@ -27,9 +33,20 @@ class Tokenizer:
     name: str
     vocab_size: int
     eot_id: int
+    bos_id: int | None = None
 
     def encode(self, text: str) -> list[int]:
         raise NotImplementedError
+
+    @property
+    def start_id(self) -> int:
+        """The id before a document's first token: BOS where the model has one, else EOT."""
+        return self.bos_id if self.bos_id is not None else self.eot_id
+
+    def prompt_ids(self, text: str) -> list[int]:
+        """The ids a model continues from for the prompt `text` (see the module docstring)."""
+        ids = ([self.bos_id] if self.bos_id is not None else []) + (self.encode(text) if text else [])
+        return ids or [self.eot_id]
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.encode(text) for text in texts]

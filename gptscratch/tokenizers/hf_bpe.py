@@ -18,9 +18,8 @@ Added tokens (tokenizer.json "added_tokens" / added_tokens.json) come in two kin
 - non-special ones, such as Phi-2's runs of spaces and tabs (ids 50257..50294): Hugging Face cuts them out of
   the text *before* BPE (longest match first), so `encode` does the same and encodes the pieces in between.
 
-A checkpoint must be self-contained, so `bundle_files` copies the files into the checkpoint folder and the spec
-refers to them relatively ({"name": "hf-bpe", "path": "tokenizer", ...}); `spec_folder` resolves that path
-against the checkpoint folder. `get_tokenizer(folder)` accepts such a folder directly.
+The files travel inside a checkpoint (files.py: {"name": "hf-bpe", "path": "tokenizer", ...}).
+`get_tokenizer(folder)` accepts such a folder directly.
 
 tiktoken itself is imported only when a vocabulary is loaded, so importing this module stays cheap.
 """
@@ -29,19 +28,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from gptscratch.errors import TokenizerError
 
 from .base import EOT_TEXT
+from .files import HF_BPE, existing_folder
 from .tiktoken_bpe import TiktokenTokenizer
 
-HF_BPE = "hf-bpe"
-BUNDLE_DIR = "tokenizer"
 REQUIRED_FILES = ("vocab.json", "merges.txt")
-OPTIONAL_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
 # GPT-2's pre-tokenizer regex (identical to tiktoken's r50k_base pattern).
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
@@ -185,52 +181,13 @@ class HfBpeTokenizer(TiktokenTokenizer):
         return {**super().spec(), "path": str(self.folder)}
 
 
-def spec_folder(spec: dict, base_dir: str | Path | None = None) -> Path:
-    """The folder holding an hf-bpe spec's files: its "path", resolved against `base_dir` (the checkpoint folder)
-    when relative."""
-    path = Path(spec.get("path") or "")
-    if path.is_absolute():
-        return path
-    if base_dir is None:
-        raise TokenizerError(f"tokenizer files at relative path {str(path)!r} need the checkpoint folder they "
-                             "belong to; load the model with gptscratch.checkpoint.load_checkpoint")
-    return Path(base_dir) / path
-
-
 def from_hf_spec(spec: dict, base_dir: str | Path | None = None) -> HfBpeTokenizer:
     """Rebuild from a spec; a relative "path" is resolved against `base_dir` (the checkpoint folder)."""
-    path = spec_folder(spec, base_dir)
-    if not path.is_dir():
-        raise TokenizerError(f"tokenizer folder {path} is missing; the checkpoint is incomplete, re-convert it "
-                             "with `gptscratch pretrained convert`")
-    return HfBpeTokenizer(path)
-
-
-def tokenizer_files(folder: Path) -> list[Path]:
-    """The tokenizer files present in `folder` (the two required ones and any optional ones)."""
-    return [folder / name for name in (*REQUIRED_FILES, *OPTIONAL_FILES) if (folder / name).is_file()]
-
-
-def bundle_files(spec: dict, destination: Path, source_base: Path | None = None) -> dict:
-    """Copy an hf-bpe tokenizer's files into destination/tokenizer/ and return the spec pointing there."""
-    if not is_hf_spec(spec):
-        return spec
-    source = spec_folder(spec, source_base or destination)
-    target = destination / BUNDLE_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    for file in tokenizer_files(source):
-        if file.resolve() != (target / file.name).resolve():
-            shutil.copyfile(file, target / file.name)
-    return {**spec, "path": BUNDLE_DIR}
+    return HfBpeTokenizer(existing_folder(spec, base_dir))
 
 
 def looks_like_hf_bpe(folder: str | Path) -> bool:
     """Does `folder` hold vocab.json + merges.txt?"""
     folder = Path(folder)
     return all((folder / name).is_file() for name in REQUIRED_FILES)
-
-
-def is_hf_spec(spec: dict) -> bool:
-    """Is `spec` the spec of a tokenizer made of files (whose folder must travel with it)?"""
-    return isinstance(spec, dict) and spec.get("name") == HF_BPE
 

@@ -30,11 +30,12 @@ def same_tokenizer(a, b) -> bool:
 
 
 def checkpoint_tokenizer_name(init_from: str) -> str | None:
-    """The tokenizer name recorded in a checkpoint's config.json (to default --tokenizer to it)."""
+    """What --tokenizer defaults to when starting from a checkpoint: its tokenizer's name, or for a tokenizer
+    made of files (a converted GPT-2, Llama or Qwen model) the folder in the checkpoint that holds them."""
     from .. import checkpoint as ckpt
 
     try:
-        return ckpt.read_config(ckpt.resolve_checkpoint(init_from))["tokenizer"].get("name")
+        return ckpt.tokenizer_reference(init_from)
     except Exception:  # noqa: BLE001 - the real load reports problems properly
         return None
 
