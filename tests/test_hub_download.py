@@ -158,7 +158,8 @@ def test_cli_downloads_only_needed_files_with_token_then_generates(fake_hub, rep
     fetched = set(fake_hub.fetched("GET"))
     assert {"config.json", "vocab.json", "merges.txt", "model.safetensors"} <= fetched
     assert not fetched & set(NOT_NEEDED) and not set(fake_hub.fetched("HEAD")) & set(NOT_NEEDED)
-    assert fetched <= set(hub.CONFIG_FILES + hub.TOKENIZER_REQUIRED + hub.TOKENIZER_OPTIONAL + (hub.SINGLE_FILE,))
+    assert fetched <= set(hub.CONFIG_FILES + sum(hub.TOKENIZER_FILES["hf-bpe"], ()) + hub.OPTIONAL_FILES
+                          + (hub.SINGLE_FILE,))
     resolve_calls = [r for r in fake_hub.log if "/resolve/" in r["path"]]
     assert resolve_calls and all(r["auth"] == "Bearer hf_faketoken123" for r in resolve_calls)
     cdn_calls = [r for r in fake_hub.log if r["path"].startswith("/cdn/")]

@@ -8,39 +8,16 @@ import json
 
 import pytest
 import torch
-from test_pretrained_support import tiny_gpt2, tiny_phi, to_hub_layout
+from test_pretrained_support import assert_same_greedy_tokens, assert_same_logits, tiny_gpt2, tiny_phi, to_hub_layout
 
 from gptscratch.checkpoint import load_checkpoint
 from gptscratch.errors import CheckpointError, UsageError
-from gptscratch.generation import SamplingConfig, generate_ids
 from gptscratch.pretrained.convert import convert_hf_folder
-
-PROMPT = [5, 17, 42, 99, 3, 250, 7]
 
 
 def convert_and_load(hf_dir, out_dir, **kwargs):
     convert_hf_folder(hf_dir, out_dir, **kwargs)
     return load_checkpoint(out_dir).model
-
-
-def assert_same_logits(ours, theirs):
-    torch.manual_seed(1)
-    idx = torch.randint(0, ours.config.vocab_size, (2, 24))
-    with torch.no_grad():
-        expected = theirs(idx).logits
-        got, _ = ours(idx)
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
-
-
-def assert_same_greedy_tokens(ours, theirs, new_tokens=20):
-    theirs.generation_config.eos_token_id = None  # never stop early: compare every token
-    theirs.generation_config.pad_token_id = 0
-    with torch.no_grad():
-        expected = theirs.generate(torch.tensor([PROMPT]), max_new_tokens=new_tokens, do_sample=False,
-                                   min_new_tokens=new_tokens)[0, len(PROMPT):].tolist()
-    greedy = SamplingConfig(temperature=0)
-    for use_cache in (True, False):
-        assert list(generate_ids(ours, PROMPT, new_tokens, greedy, use_cache=use_cache)) == expected
 
 
 def test_gpt2_logits_and_greedy_generation_match_transformers(tmp_path):
@@ -120,8 +97,9 @@ def test_shape_mismatch_and_unknown_tensors_fail_loudly_and_write_nothing(tmp_pa
 
 def test_unsupported_architectures_are_refused_naming_the_supported_ones(tmp_path):
     tiny_gpt2(tmp_path / "hf")
-    _edit_config(tmp_path / "hf", model_type="llama", architectures=["LlamaForCausalLM"])
-    with pytest.raises(UsageError, match=r"llama .*converts only gpt2 \(GPT2LMHeadModel\), phi \(PhiForCausalLM\)"):
+    _edit_config(tmp_path / "hf", model_type="mistral", architectures=["MistralForCausalLM"])
+    with pytest.raises(UsageError, match=r"mistral .*converts only gpt2 \(GPT2LMHeadModel\), phi \(PhiForCausalLM\), "
+                                         r"llama \(LlamaForCausalLM\), qwen2 \(Qwen2ForCausalLM\), qwen3"):
         convert_hf_folder(tmp_path / "hf", tmp_path / "out")
     _edit_config(tmp_path / "hf", model_type="gpt2", scale_attn_by_inverse_layer_idx=True)
     with pytest.raises(UsageError, match="scale_attn_by_inverse_layer_idx"):

@@ -1,5 +1,6 @@
-"""Export: a gptscratch checkpoint written as a Hugging Face GPT-2 folder loads in transformers and gives our
-logits; a converted model goes HF → ours → HF unchanged, tokenizer included; other layouts are refused."""
+"""Export: a gptscratch checkpoint written as a Hugging Face GPT-2 (or Phi) folder loads in transformers and gives
+our logits; a converted model goes HF → ours → HF unchanged, tokenizer included; layouts no transformers class has
+are refused. (Llama, Qwen2 and Qwen3: tests/test_pretrained_llama.py.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 
 import pytest
 import torch
-from test_pretrained_support import TEXT, tiny_gpt2
+from test_pretrained_support import TEXT, tiny_gpt2, tiny_phi
 
 from gptscratch.checkpoint import load_checkpoint, save_checkpoint
 from gptscratch.errors import UsageError
@@ -56,10 +57,20 @@ def test_hf_to_ours_to_hf_round_trip_keeps_logits_and_tokenizer(tmp_path):
     assert AutoTokenizer.from_pretrained(str(tmp_path / "back"))(TEXT[:300])["input_ids"] == ours.encode(TEXT[:300])
 
 
-def test_non_gpt2_layouts_and_occupied_folders_are_refused(tmp_path, tiny_model):
+def test_phi_round_trip_keeps_logits(tmp_path):
+    reference = tiny_phi(tmp_path / "orig")
+    convert_hf_folder(tmp_path / "orig", tmp_path / "ours")
+    assert export_hf(tmp_path / "ours", tmp_path / "back")["architecture"] == "PhiForCausalLM"
+    idx = torch.randint(0, 320, (2, 20))
+    with torch.no_grad():
+        expected = reference(idx).logits
+    torch.testing.assert_close(hf_logits(tmp_path / "back", idx), expected, atol=1e-5, rtol=0)
+
+
+def test_layouts_no_class_has_and_occupied_folders_are_refused(tmp_path, tiny_model):
     save_checkpoint(tmp_path / "rope", tiny_model(vocab_size=257, positional="rope", block_layout="parallel"),
-                    get_tokenizer("byte").spec())
-    with pytest.raises(UsageError, match="learned positions .has rope.; sequential blocks .has parallel."):
+                    get_tokenizer("byte").spec())  # Phi's layout, but with a tied head and no head bias
+    with pytest.raises(UsageError, match="the closest, PhiForCausalLM, needs an untied LM head with a bias$"):
         export_hf(tmp_path / "rope", tmp_path / "out")
     assert not (tmp_path / "out").exists()
     save_checkpoint(tmp_path / "ok", tiny_model(vocab_size=257), get_tokenizer("byte").spec())

@@ -9,7 +9,7 @@ import shutil
 import time
 
 import pytest
-from test_pretrained_support import tiny_gpt2, tiny_phi
+from test_pretrained_support import assert_same_logits, tiny_gpt2, tiny_llama, tiny_phi
 
 from gptscratch.checkpoint import load_checkpoint, resolve_checkpoint
 from gptscratch.errors import CheckpointNotFoundError, NetworkError, UsageError
@@ -39,20 +39,28 @@ def test_registry_parameter_counts_are_exact():
     import torch
 
     from gptscratch.model import GPT
-    from gptscratch.pretrained.architectures import gpt2_config, phi_config
+    from gptscratch.pretrained.architectures import ARCHITECTURES
 
     for model in REGISTRY.values():
         if model.architecture == "gpt2":
-            config = gpt2_config(dict(vocab_size=model.vocab_size, n_positions=model.context_length,
-                                      n_layer=model.n_layer, n_head=model.n_head, n_embd=model.d_model))
-        else:
-            config = phi_config(dict(vocab_size=model.vocab_size, max_position_embeddings=model.context_length,
-                                     num_hidden_layers=model.n_layer, num_attention_heads=model.n_head,
-                                     hidden_size=model.d_model, intermediate_size=4 * model.d_model,
-                                     partial_rotary_factor=0.4))
+            hf = dict(vocab_size=model.vocab_size, n_positions=model.context_length, n_layer=model.n_layer,
+                      n_head=model.n_head, n_embd=model.d_model)
+        else:  # phi, llama, qwen2: the same config.json keys
+            hf = dict(vocab_size=model.vocab_size, max_position_embeddings=model.context_length,
+                      num_hidden_layers=model.n_layer, num_attention_heads=model.n_head,
+                      num_key_value_heads=model.n_kv_head, hidden_size=model.d_model,
+                      intermediate_size=model.d_ff or 4 * model.d_model, partial_rotary_factor=0.4,
+                      tie_word_embeddings=model.tie_weights)
+            if model.architecture != "phi":
+                del hf["partial_rotary_factor"]
+        config = ARCHITECTURES[model.architecture].to_config(hf)
+        assert config.tie_weights == model.tie_weights, model.name
         with torch.device("meta"):
             assert GPT(config).num_parameters() == model.parameters, model.name
-    assert {"gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "phi-2"} <= set(REGISTRY)
+    assert {"gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "phi-2", "smollm2-135m", "smollm2-135m-instruct",
+            "smollm2-360m", "smollm2-360m-instruct", "qwen2.5-0.5b", "qwen2.5-0.5b-instruct"} <= set(REGISTRY)
+    for name in ("smollm2-135m", "smollm2-360m-instruct", "qwen2.5-0.5b", "qwen2.5-0.5b-instruct"):
+        assert (REGISTRY[name].license, REGISTRY[name].source_dtype) == ("Apache-2.0", "bfloat16")
 
 
 def test_download_resolves_from_a_hub_cache_and_converts(tmp_path, monkeypatch):
@@ -77,6 +85,24 @@ def test_sharded_phi_download_from_cache(tmp_path, monkeypatch):
     hub_cache(tmp_path, monkeypatch, "microsoft/phi-2", tmp_path / "src")
     path = install("phi-2")
     assert load_checkpoint(path).model.config.block_layout == "parallel"
+
+
+def test_smollm2_download_from_cache_converts_with_its_tokenizer_json(tmp_path, monkeypatch):
+    from gptscratch.tokenizers import HfJsonTokenizer
+
+    reference = tiny_llama(tmp_path / "src", "llama", tie_word_embeddings=True, rope_theta=100000.0)
+    (tmp_path / "src" / "generation_config.json").write_text(json.dumps({"bos_token_id": 0, "eos_token_id": 2}))
+    (tmp_path / "src" / "vocab.json").write_text("{}")  # SmolLM2's repo has them too: not needed, not read
+    hub_cache(tmp_path, monkeypatch, "HuggingFaceTB/SmolLM2-135M", tmp_path / "src")
+    install("smollm2-135m")
+    loaded = load_checkpoint("smollm2-135m")
+    assert isinstance(loaded.tokenizer, HfJsonTokenizer) and loaded.model.config.norm == "rmsnorm"
+    assert loaded.config["pretrained"]["source"] == "hf://HuggingFaceTB/SmolLM2-135M@main"
+    assert loaded.config["pretrained"]["generation_config"]["eos_token_id"] == 2
+    assert_same_logits(loaded.model, reference)
+    hub_cache(tmp_path, monkeypatch, "HuggingFaceTB/SmolLM2-360M", tmp_path / "src", skip=("tokenizer_config.json",))
+    with pytest.raises(NetworkError, match="not .completely. in the Hugging Face cache"):  # it names the EOS
+        install("smollm2-360m")
 
 
 def test_missing_files_fail_fast_with_one_line(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""`gptscratch pretrained`: list, download, convert and export GPT-2 / Phi-2 weights (library: gptscratch.pretrained)."""
+"""`gptscratch pretrained`: list, download, convert and export GPT-2, Phi, Llama/SmolLM2 and Qwen weights (library:
+gptscratch.pretrained)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import typer
 from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table
 from gptscratch.errors import UsageError
 
-app = typer.Typer(help="Pretrained GPT-2 and Phi-2 weights in the from-scratch model, and export to Hugging Face.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Pretrained GPT-2, Phi-2, SmolLM2, Qwen2.5 and TinyLlama weights in the from-scratch model, "
+                       "and export to Hugging Face.", no_args_is_help=True)
 Opt, Arg = typer.Option, typer.Argument
 DTYPE_HELP = "Stored precision: auto (source precision, float16 → bfloat16), float32, bfloat16 or float16."
+CONTEXT_HELP = ("Context length to record, up to the model's own (default: at most 8192; the KV cache and "
+                "evaluation windows are sized by it).")
 
 
 def _size(num_bytes: int) -> str:
@@ -29,12 +32,18 @@ def list_models(json_output: Annotated[bool, Opt("--json", help="Print JSON inst
     if json_output:
         print_json(models)
         return
-    show(table("pretrained models", ["name", "parameters", "download", "context", "license", "memory (bf16)",
-                                     "ready"],
-               [[m["name"], f"{m['parameters'] / 1e6:,.0f}M", _size(m["download_bytes"]),
-                 format_number(m["context_length"]), m["license"], f"{m['memory_gb']['generate_bf16']} GB",
+    show(table("pretrained models", ["name", "parameters", "download", "dtype", "context", "license",
+                                     "memory (bf16)", "ready"],
+               [[m["name"], f"{m['parameters'] / 1e6:,.0f}M", _size(m["download_bytes"]), m["source_dtype"],
+                 _context(m), m["license"], f"{m['memory_gb']['generate_bf16']} GB",
                  "yes" if m["converted"] else "-"] for m in models]))
     log("download one with `gptscratch pretrained download gpt2`, then `gptscratch generate --checkpoint gpt2`")
+
+
+def _context(model: dict) -> str:
+    """The context a conversion records, and the model's own when that is longer (e.g. "8,192 of 32,768")."""
+    used, own = model["converted_context"], model["context_length"]
+    return format_number(used) if used == own else f"{format_number(used)} of {format_number(own)}"
 
 
 def _report(path: Path, json_output: bool, **extra) -> None:
@@ -48,6 +57,7 @@ def _report(path: Path, json_output: bool, **extra) -> None:
 def download(
     name: Annotated[str, Arg(help="A model from `gptscratch pretrained list`, e.g. gpt2.")],
     dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "auto",
+    context: Annotated[Optional[int], Opt("--context", help=CONTEXT_HELP)] = None,
     force: Annotated[bool, Opt("--force", help="Convert again even if already converted.")] = False,
     json_output: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -65,22 +75,24 @@ def download(
     else:
         log(f"downloading {model.repo_id} (~{_size(model.download_bytes)}) and converting")
     with progress_callback(f"{name}") as progress:
-        path = install(name, dtype=dtype, progress=progress, force=force)
+        path = install(name, dtype=dtype, progress=progress, force=force, context=context)
     log(f"ready: gptscratch generate --checkpoint {name} --prompt \"Hello\"")
     _report(path, json_output, name=name)
 
 
 @app.command()
 def convert(
-    hf_dir: Annotated[Path, Arg(help="Local Hugging Face model folder (config.json, *.safetensors, vocab.json, "
-                                     "merges.txt).")],
+    hf_dir: Annotated[Path, Arg(help="Local Hugging Face model folder (config.json, *.safetensors and the "
+                                     "tokenizer: vocab.json + merges.txt, or tokenizer.json).")],
     out: Annotated[Optional[Path], Opt("--out", help="Checkpoint folder to write: new, empty, or a checkpoint "
                                                      "to replace (default: the pretrained cache under the folder's "
                                                      "name).")] = None,
     dtype: Annotated[str, Opt(help=DTYPE_HELP)] = "auto",
+    context: Annotated[Optional[int], Opt("--context", help=CONTEXT_HELP)] = None,
     json_output: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Convert a local GPT-2 or Phi model folder (e.g. a fine-tune) into a gptscratch checkpoint."""
+    """Convert a local GPT-2, Phi, Llama, Qwen2 or Qwen3 model folder (e.g. a fine-tune) into a gptscratch
+    checkpoint."""
     from gptscratch.checkpoint import check_checkpoint_target
     from gptscratch.pretrained.convert import convert_hf_folder, default_target
 
@@ -89,7 +101,7 @@ def convert(
     target = out or default_target(hf_dir)
     check_checkpoint_target(target)  # before reading GBs: --out may only be new, empty or a checkpoint to replace
     with progress_callback("convert") as progress:
-        path = convert_hf_folder(hf_dir, target, dtype=dtype, progress=progress)
+        path = convert_hf_folder(hf_dir, target, dtype=dtype, progress=progress, context=context)
     log(f"converted into {path}; use it with --checkpoint {path}")
     _report(path, json_output)
 
@@ -98,10 +110,11 @@ def convert(
 def export(
     checkpoint: Annotated[str, Arg(help="Checkpoint folder, run name or pretrained name.")],
     out_dir: Annotated[Path, Arg(help="New folder for the Hugging Face files.")],
-    format: Annotated[str, Opt("--format", help="Target format (only hf: transformers' GPT-2).")] = "hf",
+    format: Annotated[str, Opt("--format", help="Target format (only hf: transformers' GPT-2, Phi, Llama, Qwen2 "
+                                                 "or Qwen3, whichever expresses the model).")] = "hf",
     json_output: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Write a checkpoint as a folder transformers.AutoModelForCausalLM.from_pretrained loads (GPT-2 layout)."""
+    """Write a checkpoint as a folder transformers.AutoModelForCausalLM.from_pretrained loads."""
     from gptscratch.pretrained.export import export_hf
 
     if format != "hf":
@@ -110,7 +123,7 @@ def export(
         result = export_hf(checkpoint, out_dir, progress=progress)
     if result["tokenizer"] is None:
         log(f"note: the folder holds weights and config but no tokenizer: {result['tokenizer_skipped']}")
-    log(f"load it with transformers.AutoModelForCausalLM.from_pretrained({str(out_dir)!r})")
+    log(f"{result['architecture']}: load it with transformers.AutoModelForCausalLM.from_pretrained({str(out_dir)!r})")
     if json_output:
         print_json(result)
     else:

@@ -1,16 +1,19 @@
-"""gptscratch checkpoint → Hugging Face GPT-2 folder that `transformers.AutoModelForCausalLM.from_pretrained` loads.
+"""gptscratch checkpoint → Hugging Face folder that `transformers.AutoModelForCausalLM.from_pretrained` loads.
 
-The GPT-2 conversion table run backwards (gptscratch/pretrained/architectures.py): Linear weights transposed
-back into Conv1D's [in, out], names prefixed `transformer.` as `save_pretrained` writes them, the tied head
-stored once, and a GPT-2 config.json. Streamed tensor by tensor like the import.
+The conversion table run backwards (tensor_rules.py): the class is the first of architectures.py that expresses
+every decision of the checkpoint's ModelConfig — GPT-2 (learned positions, LayerNorm, GELU MLP), Phi (parallel
+blocks, partial RoPE), Llama / Qwen2 / Qwen3 (RMSNorm, gated MLP, RoPE, GQA; q/k/v biases → Qwen2, QK-norm →
+Qwen3) — and a configuration none of them has is refused in one line with what the closest class would need.
+Each rule writes its tensor back under the HF name: Linear weights transposed into GPT-2's Conv1D [in, out],
+a stacked q|k|v split at (n_head·hs, n_kv·hs, n_kv·hs), GPT-2's `transformer.` prefix added as save_pretrained
+writes it, the tied head stored once. Streamed tensor by tensor like the import.
 
-Only GPT-2-compatible configurations can be expressed: learned positions, pre-LN, sequential blocks, biases,
-no embedding scaling, no head bias, and an activation GPT-2 offers (gelu_tanh = "gelu_new", gelu, relu).
-Anything else (rope, parallel blocks, attention-only, ...) is refused with the reason.
+A converted model goes back with what it came with: its original max_position_embeddings (a conversion may have
+capped the context it records, convert.py), its bos/eos ids and its generation_config.json.
 
 Tokenizer: `AutoTokenizer.from_pretrained(out_dir)` works too. A checkpoint whose tokenizer came from files
-(hf-bpe: vocab.json + merges.txt) gets them copied; tiktoken, byte and char tokenizers are written as a
-`tokenizer.json` that gives the same ids (gptscratch/pretrained/hf_tokenizer.py).
+(hf-bpe: vocab.json + merges.txt; hf-json: tokenizer.json) gets them copied unchanged; tiktoken, byte and char
+tokenizers are written as a `tokenizer.json` that gives the same ids (gptscratch/pretrained/hf_tokenizer.py).
 """
 
 from __future__ import annotations
@@ -22,85 +25,87 @@ from pathlib import Path
 
 from gptscratch.errors import TokenizerError, UsageError
 
-HF_ACTIVATIONS = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
+from .tensor_rules import Rule, stacked_widths
 
 
-def gpt2_incompatibilities(config) -> list[str]:
-    """Why a ModelConfig cannot be written as HF GPT-2 (empty when it can)."""
-    checks = [(config.positional == "learned", f"learned positions (has {config.positional})"),
-              (config.norm_placement == "pre", "pre-LayerNorm (has post)"),
-              (config.block_layout == "sequential", f"sequential blocks (has {config.block_layout})"),
-              (not config.attention_only, "an MLP in every block (is attention-only)"),
-              (config.bias, "biases (has none)"), (not config.scale_embeddings, "unscaled embeddings"),
-              (not config.lm_head_bias, "no LM-head bias"),
-              (config.activation in HF_ACTIVATIONS, f"a GPT-2 activation (has {config.activation})")]
-    return [needed for ok, needed in checks if not ok]
+def hf_tensors(rule: Rule, shape: tuple[int, ...], config) -> list[tuple[str, tuple[int, ...], tuple | None]]:
+    """The HF tensors one of our tensors (of `shape`) becomes: (name, shape, rows (start, end) or None)."""
+    if len(rule.theirs) == 1:
+        return [(rule.theirs[0], tuple(reversed(shape)) if rule.transpose else shape, None)]
+    pieces, start = [], 0
+    for name, width in zip(rule.theirs, stacked_widths(config, len(rule.theirs))):
+        pieces.append((name, (width, *shape[1:]), (start, start + width)))
+        start += width
+    return pieces
 
 
-def hf_gpt2_config(config, eot_id: int | None, dtype: str) -> dict:
-    return {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": config.vocab_size,
-            "n_positions": config.context_length, "n_embd": config.d_model, "n_layer": config.n_layer,
-            "n_head": config.n_head, "n_inner": config.d_ff, "activation_function": HF_ACTIVATIONS[config.activation],
-            "layer_norm_epsilon": config.layer_norm_eps, "tie_word_embeddings": config.tie_weights,
-            "resid_pdrop": config.dropout, "embd_pdrop": config.dropout, "attn_pdrop": config.dropout,
-            "scale_attn_weights": True, "initializer_range": 0.02, "bos_token_id": eot_id, "eos_token_id": eot_id,
-            "dtype": dtype, "torch_dtype": dtype}
+def hf_config(arch, config, saved: dict, dtype: str, eot_id: int | None) -> tuple[dict, dict]:
+    """(config.json, generation_config.json) of the export; a converted model's own values where it has them."""
+    pretrained = saved.get("pretrained") or {}
+    recorded = pretrained.get("hf_config") or {}
+    bos = recorded.get("bos_token_id", eot_id)
+    eos = recorded.get("eos_token_id", eot_id)
+    fields = {"architectures": [arch.hf_class], "model_type": arch.name, "vocab_size": config.vocab_size,
+              **arch.to_hf_config(config), "tie_word_embeddings": config.tie_weights, "bos_token_id": bos,
+              "eos_token_id": eos, "dtype": dtype, "torch_dtype": dtype}
+    source_context = recorded.get("max_position_embeddings")  # a rotary model's context, before the cap
+    if "max_position_embeddings" in fields and source_context and source_context > config.context_length:
+        fields["max_position_embeddings"] = source_context
+    generation = pretrained.get("generation_config") or {"bos_token_id": bos, "eos_token_id": eos}
+    return fields, generation
 
 
 def export_hf(checkpoint, out_dir, progress=None) -> dict:
-    """Write checkpoint (path, run or pretrained name) as an HF GPT-2 folder; returns what was written."""
+    """Write checkpoint (path, run or pretrained name) as an HF model folder; returns what was written."""
     from safetensors import SafetensorError, safe_open
 
     from gptscratch.checkpoint import MODEL_FILE, damaged_file_error, read_config, resolve_checkpoint
     from gptscratch.model import ModelConfig
     from gptscratch.tokenizers import from_spec
-    from gptscratch.tokenizers.hf_bpe import is_hf_spec, spec_folder, tokenizer_files
+    from gptscratch.tokenizers.files import is_file_spec, spec_files
 
-    from .architectures import ARCHITECTURES
+    from .architectures import export_architecture
     from .hf_tokenizer import write_hf_tokenizer
     from .tensorfile import TensorFileWriter
 
     path = resolve_checkpoint(checkpoint)
     saved = read_config(path)
     config = ModelConfig.from_dict(saved["model"])
-    problems = gpt2_incompatibilities(config)
-    if problems:
-        raise UsageError(f"cannot export {path} as Hugging Face GPT-2: it needs {'; '.join(problems)}; only "
-                         "GPT-2-compatible models (learned positions, pre-LN, sequential blocks, biases) export")
+    arch = export_architecture(config, str(path))
     out = Path(out_dir).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} already exists and is not empty; choose a new folder or delete it")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+
+    def hf_name(name: str) -> str:  # GPT-2's head sits outside the `transformer.` prefix, as save_pretrained writes it
+        return name if name.startswith("lm_head") or not arch.strip_prefix else arch.strip_prefix + name
+
     try:
-        rules = ARCHITECTURES["gpt2"].expanded_rules(config)
+        rules = arch.expanded_rules(config)
         try:  # a truncated or garbage model.safetensors fails here, not as a traceback
             with safe_open(str(path / MODEL_FILE), framework="pt") as weights:
                 first = weights.get_slice("tok_embed.weight")
                 dtype = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}.get(first.get_dtype(), "float32")
-
-                def hf_name(rule):  # the head sits outside the `transformer.` prefix, as save_pretrained writes it
-                    return rule.theirs[0] if rule.ours.startswith("lm_head") else "transformer." + rule.theirs[0]
-
-                entries = []
-                for rule in rules:
-                    shape = tuple(weights.get_slice(rule.ours).get_shape())
-                    entries.append((hf_name(rule), tuple(reversed(shape)) if rule.transpose else shape,
-                                    _torch_dtype(weights.get_slice(rule.ours).get_dtype())))
+                plan = [(rule, hf_tensors(rule, tuple(weights.get_slice(rule.ours).get_shape()), config))
+                        for rule in rules]
+                entries = [(hf_name(name), shape, _torch_dtype(weights.get_slice(rule.ours).get_dtype()))
+                           for rule, pieces in plan for name, shape, _ in pieces]
                 with TensorFileWriter(tmp / "model.safetensors", entries, metadata={"format": "pt"}) as writer:
-                    for done, rule in enumerate(rules, 1):
+                    for done, (rule, pieces) in enumerate(plan, 1):
                         tensor = weights.get_tensor(rule.ours)
-                        writer.write(hf_name(rule), tensor.t().contiguous() if rule.transpose else tensor)
+                        for name, _, rows in pieces:
+                            piece = tensor[rows[0]:rows[1]] if rows else tensor
+                            writer.write(hf_name(name), piece.t().contiguous() if rule.transpose else piece)
                         if progress:
-                            progress({"completed": done, "total": len(rules), "unit": "tensors"})
+                            progress({"completed": done, "total": len(plan), "unit": "tensors"})
         except SafetensorError as exc:
             raise damaged_file_error(path / MODEL_FILE, exc) from None
         spec = saved["tokenizer"]
-        eot_id = spec.get("eot_id")
         tokenizer_written, skipped = False, None
-        if is_hf_spec(spec):
-            for file in tokenizer_files(spec_folder(spec, path)):
+        if is_file_spec(spec):  # a model's own tokenizer files (hf-bpe, hf-json): copied unchanged
+            for file in spec_files(spec, path):
                 shutil.copyfile(file, tmp / file.name)
             tokenizer_written = True
         else:
@@ -108,18 +113,18 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
                 tokenizer_written = write_hf_tokenizer(from_spec(spec, path), tmp, config.context_length)
             except TokenizerError as exc:  # e.g. an encoding whose file is not cached offline: export the model
                 skipped = str(exc)
-        (tmp / "config.json").write_text(json.dumps(hf_gpt2_config(config, eot_id, dtype), indent=2) + "\n")
-        (tmp / "generation_config.json").write_text(json.dumps(
-            {"bos_token_id": eot_id, "eos_token_id": eot_id}, indent=2) + "\n")
+        fields, generation = hf_config(arch, config, saved, dtype, spec.get("eot_id"))
+        (tmp / "config.json").write_text(json.dumps(fields, indent=2) + "\n")
+        (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
         if out.exists():
             out.rmdir()
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"path": str(out), "checkpoint": str(path), "tokenizer": spec.get("name") if tokenizer_written else None,
-            "tokenizer_skipped": skipped,
-            "dtype": dtype, "tensors": len(rules)}
+    return {"path": str(out), "checkpoint": str(path), "architecture": arch.hf_class,
+            "tokenizer": spec.get("name") if tokenizer_written else None, "tokenizer_skipped": skipped,
+            "dtype": dtype, "tensors": len(entries)}
 
 
 def _torch_dtype(code: str):

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from gptscratch.atomic import atomic_write_text
 from gptscratch.tokenizers import EOT_TEXT, ByteTokenizer, CharTokenizer, TiktokenTokenizer
-from gptscratch.tokenizers.hf_bpe import bytes_to_unicode, is_hf_spec
+from gptscratch.tokenizers.files import is_file_spec
+from gptscratch.tokenizers.hf_bpe import bytes_to_unicode
 
 
 def _recover_merge(ranks: dict[bytes, int], token: bytes) -> tuple[bytes, bytes] | None:
@@ -96,8 +97,9 @@ def _tiktoken_parts(tokenizer: TiktokenTokenizer) -> tuple[dict, list[dict], dic
 
 
 def tokenizer_json(tokenizer) -> dict | None:
-    """The `tokenizer.json` document for a gptscratch tokenizer, or None for one that has its own files."""
-    if isinstance(tokenizer, TiktokenTokenizer) and not is_hf_spec(tokenizer.spec()):
+    """The `tokenizer.json` document for a gptscratch tokenizer, or None for one that has its own files (hf-bpe,
+    hf-json: the export copies those unchanged)."""
+    if isinstance(tokenizer, TiktokenTokenizer) and not is_file_spec(tokenizer.spec()):
         parts, added, _ = _tiktoken_parts(tokenizer)
     elif isinstance(tokenizer, ByteTokenizer):
         vocab = {char: byte for byte, char in bytes_to_unicode().items()}

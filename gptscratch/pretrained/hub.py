@@ -1,8 +1,11 @@
 """Fetching a model's files from the Hugging Face Hub: only what conversion needs, through huggingface_hub.
 
-Files: config.json, the safetensors weights (one file, or an index plus its shards), and the tokenizer files
-(vocab.json, merges.txt, and tokenizer.json / tokenizer_config.json / special_tokens_map.json / added_tokens.json
-where the repo has them). Never the TensorFlow, Flax, ONNX or PyTorch-pickle copies GPT-2's repo also holds.
+Files: config.json, the safetensors weights (one file, or an index plus its shards), generation_config.json
+where the repo has one, and the tokenizer files of the kind the architecture ships (`TOKENIZER_FILES`): GPT-2
+and Phi need vocab.json + merges.txt, Llama / SmolLM2 / Qwen need tokenizer.json + tokenizer_config.json (which
+names the end-of-text token); the other files of the kind (special_tokens_map.json, added_tokens.json, a chat
+template) come along where the repo has them. Never the TensorFlow, Flax, ONNX or PyTorch-pickle copies, nor
+SentencePiece's tokenizer.model, that the same repos hold.
 
 huggingface_hub keeps them in its usual cache (HF_HOME / HF_HUB_CACHE, shared with transformers), reads HF_TOKEN
 for gated or private repos, and resumes a dropped connection within the call (a Range request); after a failure,
@@ -21,11 +24,15 @@ import os
 from pathlib import Path
 
 from gptscratch.errors import NetworkError, UsageError
+from gptscratch.tokenizers.files import HF_BPE, HF_JSON, KIND_FILES
 
 CONFIG_FILES = ("config.json",)
-TOKENIZER_REQUIRED = ("vocab.json", "merges.txt")
-TOKENIZER_OPTIONAL = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                      "generation_config.json")
+OPTIONAL_FILES = ("generation_config.json",)
+# tokenizer kind → (files a download needs, files it takes where the repo has them)
+_REQUIRED = {HF_BPE: ("vocab.json", "merges.txt"), HF_JSON: ("tokenizer.json", "tokenizer_config.json")}
+TOKENIZER_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    kind: (required, tuple(name for name in KIND_FILES[kind] if name not in required))
+    for kind, required in _REQUIRED.items()}
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
 PROBE_SECONDS = 3.0
@@ -70,8 +77,9 @@ def _progress_class(progress, state: dict):
 
 
 class _Fetcher:
-    def __init__(self, repo_id: str, revision: str, local_only: bool, progress):
+    def __init__(self, repo_id: str, revision: str, local_only: bool, progress, tokenizer_kind: str):
         self.repo_id, self.revision, self.local_only = repo_id, revision, local_only
+        self.tokenizer_required, self.tokenizer_optional = TOKENIZER_FILES[tokenizer_kind]
         self.current = ""  # the file being fetched, named in errors
         self.tqdm_class = _progress_class(progress, {"total": 0, "completed": 0}) if progress else None
 
@@ -93,10 +101,10 @@ class _Fetcher:
             return None
 
     def fetch_all(self) -> Path:
-        for name in TOKENIZER_OPTIONAL:
+        for name in (*self.tokenizer_optional, *OPTIONAL_FILES):
             self.get(name, required=False)
         config = self.get("config.json")
-        for name in TOKENIZER_REQUIRED:
+        for name in self.tokenizer_required:
             self.get(name)
         index = self.get(INDEX_FILE, required=False)
         if index is None:
@@ -109,13 +117,14 @@ class _Fetcher:
         return config.parent
 
 
-def download_model(repo_id: str, revision: str = "main", progress=None) -> Path:
-    """The local snapshot folder holding the needed files of repo_id, downloading what the cache lacks."""
+def download_model(repo_id: str, revision: str = "main", progress=None, tokenizer_kind: str = HF_BPE) -> Path:
+    """The local snapshot folder holding the needed files of repo_id, downloading what the cache lacks.
+    tokenizer_kind: which tokenizer files the model ships (TOKENIZER_FILES; the architecture says)."""
     from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
 
     try:
-        return _Fetcher(repo_id, revision, local_only=True, progress=None).fetch_all()
+        return _Fetcher(repo_id, revision, local_only=True, progress=None, tokenizer_kind=tokenizer_kind).fetch_all()
     except (EntryNotFoundError, OSError):  # LocalEntryNotFoundError is one of these
         pass  # not (completely) cached: download
     if offline_requested():
@@ -126,7 +135,7 @@ def download_model(repo_id: str, revision: str = "main", progress=None) -> Path:
         raise NetworkError(f"cannot reach the Hugging Face Hub to download {repo_id}; connect to the internet "
                            "(or set HF_ENDPOINT to a mirror), or convert a local copy with `gptscratch pretrained "
                            "convert HF_DIR`")
-    fetcher = _Fetcher(repo_id, revision, local_only=False, progress=progress)
+    fetcher = _Fetcher(repo_id, revision, local_only=False, progress=progress, tokenizer_kind=tokenizer_kind)
     try:
         return fetcher.fetch_all()
     except GatedRepoError:
@@ -137,7 +146,7 @@ def download_model(repo_id: str, revision: str = "main", progress=None) -> Path:
         raise UsageError(f"revision {revision} of {repo_id} not found; use an existing branch or commit") from None
     except EntryNotFoundError:
         raise NetworkError(f"{repo_id} has no {fetcher.current} at revision {revision}; only safetensors repos "
-                           "with vocab.json + merges.txt are supported") from None
+                           f"with {' + '.join(fetcher.tokenizer_required)} are supported") from None
     except (HfHubHTTPError, OSError) as exc:
         raise NetworkError(f"download of {repo_id} failed ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})"
                            "; run the same command again: files already fetched are kept") from None

@@ -2,7 +2,10 @@
 
 Pure data and path logic (no torch, no network), so `gptscratch pretrained list` is instant. Parameter counts
 are exact (tests rebuild each model on the meta device and count); download sizes are those of the Hub's
-safetensors files (GPT-2's include the causal-mask buffers `attn.bias`, 4 MiB per layer, which we drop).
+safetensors files (GPT-2's include the causal-mask buffers `attn.bias`, 4 MiB per layer, which we drop), exact
+for `gpt2` and rounded for the others (bf16 models: 2 bytes per parameter plus a header of a few tens of KB).
+`context_length` is the model's own (max_position_embeddings); a conversion records at most CONVERTED_CONTEXT
+of it unless asked for more (gptscratch/pretrained/convert.py says why).
 
 A model converted by `gptscratch pretrained download NAME` is a checkpoint folder at
 `pretrained_root()/NAME/` — the name then works wherever a checkpoint is accepted.
@@ -15,6 +18,8 @@ from pathlib import Path
 
 from gptscratch.errors import CheckpointNotFoundError, GptScratchError, UsageError
 from gptscratch.paths import pretrained_root
+
+CONVERTED_CONTEXT = 8192   # the longest context a conversion records by default (convert.py)
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class PretrainedModel:
     license: str
     description: str
     revision: str = "main"
+    n_kv_head: int | None = None   # key/value heads when fewer than n_head (grouped-query attention)
+    d_ff: int | None = None        # MLP hidden width when not 4 × d_model
+    tie_weights: bool = True       # LM head shares the token embedding
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,7 +56,30 @@ REGISTRY: dict[str, PretrainedModel] = {m.name: m for m in [
     PretrainedModel("gpt2-xl", "openai-community/gpt2-xl", "gpt2", 1_557_611_200, 48, 1600, 25, 1024, 50257,
                     6_430_000_000, "float32", "MIT", "OpenAI GPT-2 XL"),
     PretrainedModel("phi-2", "microsoft/phi-2", "phi", 2_779_683_840, 32, 2560, 32, 2048, 51200,
-                    5_560_000_000, "float16", "MIT", "Microsoft Phi-2 (2023): parallel blocks, partial RoPE"),
+                    5_560_000_000, "float16", "MIT", "Microsoft Phi-2 (2023): parallel blocks, partial RoPE",
+                    tie_weights=False),
+    PretrainedModel("smollm2-135m", "HuggingFaceTB/SmolLM2-135M", "llama",
+                    134_515_008, 30, 576, 9, 8192, 49152, 269_000_000, "bfloat16", "Apache-2.0",
+                    "Hugging Face SmolLM2 135M (2024): Llama block, GQA 9/3, 2T tokens", n_kv_head=3, d_ff=1536),
+    PretrainedModel("smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "llama",
+                    134_515_008, 30, 576, 9, 8192, 49152, 269_000_000, "bfloat16", "Apache-2.0",
+                    "SmolLM2 135M tuned for chat (ChatML)", n_kv_head=3, d_ff=1536),
+    PretrainedModel("smollm2-360m", "HuggingFaceTB/SmolLM2-360M", "llama",
+                    361_821_120, 32, 960, 15, 8192, 49152, 724_000_000, "bfloat16", "Apache-2.0",
+                    "Hugging Face SmolLM2 360M (2024): Llama block, GQA 15/5, 4T tokens", n_kv_head=5, d_ff=2560),
+    PretrainedModel("smollm2-360m-instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "llama",
+                    361_821_120, 32, 960, 15, 8192, 49152, 724_000_000, "bfloat16", "Apache-2.0",
+                    "SmolLM2 360M tuned for chat (ChatML)", n_kv_head=5, d_ff=2560),
+    PretrainedModel("qwen2.5-0.5b", "Qwen/Qwen2.5-0.5B", "qwen2",
+                    494_032_768, 24, 896, 14, 32768, 151936, 988_000_000, "bfloat16", "Apache-2.0",
+                    "Alibaba Qwen2.5 0.5B (2024): q/k/v biases, GQA 14/2, 151k vocabulary", n_kv_head=2, d_ff=4864),
+    PretrainedModel("qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", "qwen2",
+                    494_032_768, 24, 896, 14, 32768, 151936, 988_000_000, "bfloat16", "Apache-2.0",
+                    "Qwen2.5 0.5B tuned for chat (ChatML)", n_kv_head=2, d_ff=4864),
+    PretrainedModel("tinyllama-1.1b-chat", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "llama", 1_100_048_384, 22, 2048,
+                    32, 2048, 32000, 2_200_000_000, "bfloat16", "Apache-2.0",
+                    "TinyLlama 1.1B Chat v1.0 (2024): Llama 2 block and tokenizer, GQA 32/4, untied head",
+                    n_kv_head=4, d_ff=5632, tie_weights=False),
 ]}
 
 
@@ -91,6 +122,8 @@ def memory_gb(parameters: int) -> dict[str, float]:
 
 
 def list_models() -> list[dict]:
-    """One row per supported model, with whether it is converted (ready) and where."""
+    """One row per supported model, with whether it is converted (ready) and where, and the context a
+    conversion records by default."""
     return [{**m.to_dict(), "converted": is_converted(m.name), "path": str(converted_path(m.name)),
-             "memory_gb": memory_gb(m.parameters)} for m in REGISTRY.values()]
+             "converted_context": min(m.context_length, CONVERTED_CONTEXT), "memory_gb": memory_gb(m.parameters)}
+            for m in REGISTRY.values()]
