@@ -98,8 +98,8 @@ def test_logit_lens_shows_the_answer_appearing_only_after_layer_1(model):
 
 
 class _Tokens:
-    """The smallest tokenizer the demo builder needs: ids 0..V−1, bos = V−1."""
-    vocab_size, eot_id = V, V - 1
+    """The smallest tokenizer the demo builder needs: ids 0..V−1, the document start (EOT) = V−1."""
+    vocab_size, eot_id, start_id = V, V - 1, V - 1
 
 
 def test_patching_an_induction_prompt_points_at_the_induction_head(model):

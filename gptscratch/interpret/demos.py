@@ -28,7 +28,7 @@ def induction_example(tokenizer, context_length: int, seed: int = 0, bos: bool =
     import torch
 
     length = max(3, min(10, (context_length - 1) // 2))
-    vocab = [t for t in range(tokenizer.vocab_size) if t != tokenizer.eot_id]
+    vocab = [t for t in range(tokenizer.vocab_size) if t not in (tokenizer.eot_id, tokenizer.start_id)]
     generator = torch.Generator().manual_seed(seed)
     picks = torch.randperm(len(vocab), generator=generator)[: length + 1].tolist()
     sequence, other = [vocab[i] for i in picks[:length]], vocab[picks[length]]
