@@ -69,6 +69,8 @@ def _layer_norm(x, weight, bias, eps: float):
 
 
 def _rms_norm(x, weight, eps: float):
+    if weight is not None and weight.dtype != x.dtype:   # bf16 activations under autocast, fp32 gains: in fp32
+        return F.rms_norm(x.float(), x.shape[-1:], weight.float(), eps).to(x.dtype)
     return F.rms_norm(x, x.shape[-1:], weight, eps)
 
 
