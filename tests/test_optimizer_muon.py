@@ -15,7 +15,8 @@ from gptscratch import checkpoint as ckpt
 from gptscratch.errors import UsageError
 from gptscratch.training import TrainConfig, TrainingInterrupted, plan_resume, train
 from gptscratch.training.muon import Muon, newton_schulz
-from gptscratch.training.optimizer import MuonWithAdamW, build_optimizer, load_optimizer_state, optimizer_state_tensors
+from gptscratch.training.optimizer import (MuonWithAdamW, build_optimizer, load_optimizer_state,
+                                           optimizer_state_tensors, split_parameters)
 from helpers import tiny_train_config, write_corpus
 
 torch.set_num_threads(1)
@@ -233,6 +234,26 @@ def test_recipe_file_and_dry_run_show_the_optimizer(tmp_path, run_cli):
     assert human.returncode == 0, human.stderr
     assert "optimizer=muon" in human.stdout and "muon_lr=0.02" in human.stdout
     assert TrainConfig(max_steps=1).optimizer == "adamw"  # the default is unchanged
+
+
+def test_the_estimate_counts_the_moments_each_optimizer_really_keeps(tiny_model):
+    """--dry-run's memory and checkpoint figures: AdamW keeps two fp32 moments per parameter, Muon one for the
+    blocks' matrices; the estimate must follow the state the optimizers actually hold after a step."""
+    from gptscratch.training.estimate import estimate_run
+
+    model = tiny_model(n_kv_head=2, mlp="gated", activation="silu").train()
+    total, hidden = model.num_parameters(), sum(p.numel() for p in split_parameters(model)[0])
+    held = {}
+    for kind in ("adamw", "muon"):
+        optimizer = build_optimizer(model, 1e-3, 0.1, (0.9, 0.95), "cpu", kind=kind)
+        model(torch.randint(0, 101, (2, 8)), torch.randint(0, 101, (2, 8)))[1].backward()
+        optimizer.step()
+        tensors, _ = optimizer_state_tensors(optimizer)
+        held[kind] = sum(t.numel() * t.element_size() for t in tensors.values() if t.numel() > 1)
+        model.zero_grad()
+        estimate = estimate_run(model.config, 2, 1, "fp32", kind)
+        assert estimate.checkpoint_bytes - 64 * 1024 == 4 * total + held[kind]
+    assert held["adamw"] == 8 * total and held["muon"] == 8 * total - 4 * hidden and hidden > total // 2
 
 
 @pytest.mark.parametrize("flags, words", [

@@ -7,10 +7,12 @@ With N parameters (tied output layer counted once), L layers, width d, context T
                                                       12·L·d·T: the attention scores QKᵀ and the mix A·V
                                                       (Kaplan et al. 2020, as in nanoGPT's estimate_mfu)
     training memory (bytes)    ≈ 16·N                 fp32 weights 4N + gradients 4N + AdamW moments 8N
+                               − 4·N_h with Muon      Muon keeps one moment (4 bytes) for the blocks' N_h matrix
+                                                      entries, where AdamW keeps two
                                + L·B·T·d·k            activations kept for backward; k ≈ 34 per 16-bit element
                                                       (Korthikanti et al. 2022), doubled in fp32
                                + B·T·V·(10 or 12)     logits, their fp32 copy and gradient (the big one at 100k V)
-    checkpoint (bytes)         ≈ 12·N                 weights 4N + AdamW moments 8N (+ a few KB of JSON)
+    checkpoint (bytes)         ≈ 12·N (− 4·N_h)       weights 4N + optimizer moments (+ a few KB of JSON)
 
 All are estimates (±50% for memory: allocator slack and attention kernels vary); they are for choosing a batch
 size and a budget, not for promises.
@@ -35,15 +37,18 @@ class RunEstimate:
         return dict(self.__dict__)
 
 
-def count_parameters(model_config) -> tuple[int, int]:
-    """(all, non-embedding) parameters of a ModelConfig, built on the meta device (no memory used)."""
+def count_parameters(model_config) -> tuple[int, int, int]:
+    """(all, non-embedding, Muon-managed) parameters of a ModelConfig, built on the meta device (no memory used).
+    Muon-managed: the entries of the 2-D matrices inside the blocks (optimizer.split_parameters)."""
     import torch
 
     from ..model import GPT
+    from .optimizer import split_parameters
 
     with torch.device("meta"):
         model = GPT(model_config)
-    return model.num_parameters(), model.num_parameters(non_embedding=True)
+    hidden = sum(p.numel() for p in split_parameters(model)[0])
+    return model.num_parameters(), model.num_parameters(non_embedding=True), hidden
 
 
 def flops_per_token(model_config, parameters: int) -> float:
@@ -52,8 +57,10 @@ def flops_per_token(model_config, parameters: int) -> float:
     return 6.0 * (parameters - position_table) + 12.0 * c.n_layer * c.d_model * c.context_length
 
 
-def estimate_run(model_config, batch_size: int, grad_accum: int, precision: str = "fp32") -> RunEstimate:
-    total, non_embedding = count_parameters(model_config)
+def estimate_run(model_config, batch_size: int, grad_accum: int, precision: str = "fp32",
+                 optimizer: str = "adamw") -> RunEstimate:
+    total, non_embedding, hidden = count_parameters(model_config)
+    one_moment = hidden if optimizer == "muon" else 0  # Muon: momentum only, no second moment
     c = model_config
     tokens_micro = batch_size * c.context_length
     per_element = 34 if precision == "bf16" else 68
@@ -63,7 +70,8 @@ def estimate_run(model_config, batch_size: int, grad_accum: int, precision: str 
         parameters=total, non_embedding_parameters=non_embedding,
         tokens_per_step=tokens_micro * grad_accum, tokens_per_micro_batch=tokens_micro,
         flops_per_token=flops_per_token(c, total),
-        memory_bytes=16.0 * total + activations + logits, checkpoint_bytes=12.0 * total + 64 * 1024,
+        memory_bytes=16.0 * total - 4.0 * one_moment + activations + logits,
+        checkpoint_bytes=12.0 * total - 4.0 * one_moment + 64 * 1024,
     )
 
 
@@ -139,7 +147,7 @@ def plan_run(config, device: str = "cpu") -> dict:
         except (KeyError, ValueError, TypeError) as exc:
             raise UsageError(f"invalid model settings: {exc.args[0] if exc.args else exc}") from None
     precision = resolve_precision(config.precision, device, model, config.batch_size)
-    estimate = estimate_run(model, config.batch_size, config.grad_accum, precision)
+    estimate = estimate_run(model, config.batch_size, config.grad_accum, precision, config.optimizer)
     steps = config.max_steps
     if config.max_tokens:
         by_tokens = math.ceil(config.max_tokens / estimate.tokens_per_step)

@@ -318,7 +318,8 @@ class Trainer:
             self.step, self.tokens, self.elapsed = state["step"], state["tokens"], state["elapsed"]
             self.best_val_loss = state.get("best_val_loss")
             self.run_dir = Path(resume_from).parent
-        self.estimate = estimate_run(self.model_config, config.batch_size, config.grad_accum, self.precision)
+        self.estimate = estimate_run(self.model_config, config.batch_size, config.grad_accum, self.precision,
+                                     config.optimizer)
         if self.dist.is_main:
             check_run_dir(self.run_dir, self.estimate.checkpoint_bytes, resuming=resume_from is not None)
             if resume_from is not None:
