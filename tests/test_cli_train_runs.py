@@ -22,6 +22,10 @@ def test_presets_and_tokenizer_variant():
         assert config.grad_accum >= 16 and config.max_tokens
     quick = preset_config("quick")
     assert (quick.tokenizer, quick.max_time, quick.model["d_model"]) == ("byte", 110.0, 128)
+    assert (quick.optimizer, quick.batch_size, quick.lr) == ("muon", 64, 3e-3)  # docs/training.md, measured
+    previous = preset_config("quick", optimizer="adamw", batch_size=12)  # the GPT-2 recipe, two flags away
+    assert (previous.optimizer, previous.batch_size, previous.model) == ("adamw", 12, quick.model)
+    assert "positional" not in quick.model and "norm" not in quick.model  # GPT-2's blocks: the lessons' model
     char = preset_config("quick", tokenizer="char", data="notes.txt")
     assert char.tokenizer == "char" and char.data == "notes.txt" and char.max_time == 110.0
     assert parse_count("50M") == 50_000_000 and parse_count("2.5B") == 2_500_000_000 and parse_count("1e3") == 1000

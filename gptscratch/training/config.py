@@ -127,15 +127,19 @@ class TrainConfig:
 
 # Presets. quick: chosen by measurement on a 2-core CPU (benchmarks/quality_per_minute.py, docs/training.md
 # "Quality per minute"): byte-level tokens keep the output layer tiny (257 ids vs 100k for cl100k, where the LM
-# head is ~80% of a step). In a fixed two minutes *more optimizer steps* win: a 4 × 128 model at context 64,
-# batch 12, with a 3× higher peak lr than nanoGPT's CPU recipe (figures per machine: docs/benchmarks.md). Its
-# precision is auto: whichever of fp32 and bf16 trains this shape faster on the machine at hand (measured).
+# head is ~80% of a step). The shape is GPT-2's at 4 × 128, context 64. The optimizer is Muon for the blocks'
+# matrices (AdamW at lr 3e-3 for embeddings and gains): it was the largest single gain measured, worth ~0.11
+# nats/char at the same batch; its Newton–Schulz step costs about as much as the forward and backward at 768
+# tokens per step, so a batch of 64 (4,096 tokens) amortises it — 24–96 were measured, 64 was best. With AdamW
+# the opposite holds (batch 12 beats 24: more steps win), so `--optimizer adamw --batch-size 12` is the previous
+# GPT-2-style recipe. Precision is auto: whichever of fp32 and bf16 trains this shape faster on the machine at
+# hand (measured). Figures per machine: docs/benchmarks.md.
 # medium / full: FineWeb-Edu (the `fineweb-edu` source) with cl100k_base on one GPU; the seeds' 16× gradient
 # accumulation gives ~0.26M / ~0.5M-token optimizer steps. Sizes and expected times: docs/training.md.
 PRESETS: dict[str, dict] = {
     "quick": dict(data="builtin", tokenizer="byte", size="mini",
                   model={"d_model": 128, "n_head": 4, "n_layer": 4, "context_length": 64},
-                  batch_size=12, lr=3e-3, beta2=0.99, warmup=0.05, max_time=110.0,
+                  optimizer="muon", batch_size=64, lr=3e-3, beta2=0.99, warmup=0.05, max_time=110.0,
                   eval_every=250, eval_batches=20),
     "medium": dict(data="fineweb-edu", tokenizer="cl100k_base", size="medium",
                    batch_size=32, grad_accum=16, lr=1e-3, warmup=0.05, max_tokens=1_000_000_000,
