@@ -13,7 +13,7 @@ A model converted by `gptscratch pretrained download NAME` is a checkpoint folde
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from gptscratch.errors import CheckpointNotFoundError, GptScratchError, UsageError
@@ -45,6 +45,23 @@ class PretrainedModel:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def tuned(self, name: str, repo_id: str, description: str) -> "PretrainedModel":
+        """The same weights' shape and size under another name: an -Instruct release of this base model."""
+        return replace(self, name=name, repo_id=repo_id, description=description)
+
+
+_SMOLLM2_135M = PretrainedModel("smollm2-135m", "HuggingFaceTB/SmolLM2-135M", "llama",
+                                134_515_008, 30, 576, 9, 8192, 49152, 269_000_000, "bfloat16", "Apache-2.0",
+                                "Hugging Face SmolLM2 135M (2024): Llama block, GQA 9/3, 2T tokens", n_kv_head=3,
+                                d_ff=1536)
+_SMOLLM2_360M = PretrainedModel("smollm2-360m", "HuggingFaceTB/SmolLM2-360M", "llama",
+                                361_821_120, 32, 960, 15, 8192, 49152, 724_000_000, "bfloat16", "Apache-2.0",
+                                "Hugging Face SmolLM2 360M (2024): Llama block, GQA 15/5, 4T tokens", n_kv_head=5,
+                                d_ff=2560)
+_QWEN25_05B = PretrainedModel("qwen2.5-0.5b", "Qwen/Qwen2.5-0.5B", "qwen2",
+                              494_032_768, 24, 896, 14, 32768, 151936, 988_000_000, "bfloat16", "Apache-2.0",
+                              "Alibaba Qwen2.5 0.5B (2024): q/k/v biases, GQA 14/2, 151k vocabulary", n_kv_head=2,
+                              d_ff=4864)
 
 REGISTRY: dict[str, PretrainedModel] = {m.name: m for m in [
     PretrainedModel("gpt2", "openai-community/gpt2", "gpt2", 124_439_808, 12, 768, 12, 1024, 50257,
@@ -58,24 +75,14 @@ REGISTRY: dict[str, PretrainedModel] = {m.name: m for m in [
     PretrainedModel("phi-2", "microsoft/phi-2", "phi", 2_779_683_840, 32, 2560, 32, 2048, 51200,
                     5_560_000_000, "float16", "MIT", "Microsoft Phi-2 (2023): parallel blocks, partial RoPE",
                     tie_weights=False),
-    PretrainedModel("smollm2-135m", "HuggingFaceTB/SmolLM2-135M", "llama",
-                    134_515_008, 30, 576, 9, 8192, 49152, 269_000_000, "bfloat16", "Apache-2.0",
-                    "Hugging Face SmolLM2 135M (2024): Llama block, GQA 9/3, 2T tokens", n_kv_head=3, d_ff=1536),
-    PretrainedModel("smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "llama",
-                    134_515_008, 30, 576, 9, 8192, 49152, 269_000_000, "bfloat16", "Apache-2.0",
-                    "SmolLM2 135M tuned for chat (ChatML)", n_kv_head=3, d_ff=1536),
-    PretrainedModel("smollm2-360m", "HuggingFaceTB/SmolLM2-360M", "llama",
-                    361_821_120, 32, 960, 15, 8192, 49152, 724_000_000, "bfloat16", "Apache-2.0",
-                    "Hugging Face SmolLM2 360M (2024): Llama block, GQA 15/5, 4T tokens", n_kv_head=5, d_ff=2560),
-    PretrainedModel("smollm2-360m-instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "llama",
-                    361_821_120, 32, 960, 15, 8192, 49152, 724_000_000, "bfloat16", "Apache-2.0",
-                    "SmolLM2 360M tuned for chat (ChatML)", n_kv_head=5, d_ff=2560),
-    PretrainedModel("qwen2.5-0.5b", "Qwen/Qwen2.5-0.5B", "qwen2",
-                    494_032_768, 24, 896, 14, 32768, 151936, 988_000_000, "bfloat16", "Apache-2.0",
-                    "Alibaba Qwen2.5 0.5B (2024): q/k/v biases, GQA 14/2, 151k vocabulary", n_kv_head=2, d_ff=4864),
-    PretrainedModel("qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", "qwen2",
-                    494_032_768, 24, 896, 14, 32768, 151936, 988_000_000, "bfloat16", "Apache-2.0",
-                    "Qwen2.5 0.5B tuned for chat (ChatML)", n_kv_head=2, d_ff=4864),
+    _SMOLLM2_135M,
+    _SMOLLM2_135M.tuned("smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct",
+                        "SmolLM2 135M tuned for chat (ChatML)"),
+    _SMOLLM2_360M,
+    _SMOLLM2_360M.tuned("smollm2-360m-instruct", "HuggingFaceTB/SmolLM2-360M-Instruct",
+                        "SmolLM2 360M tuned for chat (ChatML)"),
+    _QWEN25_05B,
+    _QWEN25_05B.tuned("qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", "Qwen2.5 0.5B tuned for chat (ChatML)"),
     PretrainedModel("tinyllama-1.1b-chat", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "llama", 1_100_048_384, 22, 2048,
                     32, 2048, 32000, 2_200_000_000, "bfloat16", "Apache-2.0",
                     "TinyLlama 1.1B Chat v1.0 (2024): Llama 2 block and tokenizer, GQA 32/4, untied head",
