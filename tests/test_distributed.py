@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from gptscratch import checkpoint as ckpt
-from gptscratch.training import TrainConfig, train
+from gptscratch.training import TrainConfig, preset_config, train
 from helpers import write_corpus
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,7 +91,8 @@ def test_a_preset_runs_unchanged_under_torchrun(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "--grad-accum rounded up to 2 so that 2 processes share each step evenly" in result.stderr
     summary = json.loads(result.stdout)
-    assert summary["step"] == 2 and summary["tokens"] == 2 * 12 * 64 * 2      # batch 12 × context 64 × 2
+    quick = preset_config("quick")
+    assert summary["step"] == 2 and summary["tokens"] == 2 * quick.batch_size * 64 * 2  # batch × context 64 × 2
 
 
 def test_a_resume_keeps_its_step_size_under_torchrun(tmp_path):
