@@ -9,6 +9,7 @@ One module per kind, all implementing `base.Tokenizer` (ids 0..vocab_size-1, one
     hf_bpe.py        "hf-bpe": a pretrained model's own vocab.json + merges.txt, run by tiktoken
     hf_json.py       "hf-json": a pretrained model's own tokenizer.json, run by Hugging Face `tokenizers`
     files.py         the two kinds made of files: their folder, and copying it into a checkpoint
+    chat.py          "chat": any of the above plus the special tokens of gptscratch's chat template
 
 This file is the registry: `get_tokenizer(name)` builds one from what a user types (`--tokenizer`: a name, or a
 model folder — tokenizer.json is preferred when the folder also has vocab.json + merges.txt), and
@@ -93,6 +94,10 @@ def from_spec(spec: dict, base_dir: str | os.PathLike | None = None) -> Tokenize
         tokenizer: Tokenizer = from_hf_spec(spec, base_dir)
     elif spec["name"] == HF_JSON:
         tokenizer = from_json_spec(spec, base_dir)
+    elif spec["name"] == "chat":
+        from .chat import ChatTokenizer
+
+        tokenizer = ChatTokenizer(from_spec(spec.get("base") or {}, base_dir), spec.get("special") or ())
     elif spec["name"] == "char":
         tokenizer = CharTokenizer(spec.get("chars") or [])
     else:

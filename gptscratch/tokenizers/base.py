@@ -48,6 +48,28 @@ class Tokenizer:
         ids = ([self.bos_id] if self.bos_id is not None else []) + (self.encode(text) if text else [])
         return ids or [self.eot_id]
 
+    def special_tokens(self) -> dict[str, int]:
+        """The special tokens a chat template writes (string → id); `encode` never produces them."""
+        return {}
+
+    def encode_with_specials(self, text: str) -> list[int]:
+        """Encode a *rendered chat template*: every special token's string becomes its id, the rest is encoded as
+        ordinary text. Only for text the program itself rendered — a user's message must go through `encode`,
+        so that typing "<|user|>" cannot forge a turn."""
+        import re
+
+        specials = self.special_tokens()
+        if not specials:
+            return self.encode(text)
+        pattern = "(" + "|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)) + ")"
+        ids: list[int] = []
+        for index, piece in enumerate(re.split(pattern, text)):
+            if index % 2:                       # odd pieces are the separators: special tokens
+                ids.append(specials[piece])
+            elif piece:
+                ids.extend(self.encode(piece))
+        return ids
+
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.encode(text) for text in texts]
 

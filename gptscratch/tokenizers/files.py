@@ -32,13 +32,18 @@ KIND_FILES: dict[str, tuple[str, ...]] = {
 
 
 def is_file_spec(spec: dict) -> bool:
-    """Is `spec` the spec of a tokenizer made of files (whose folder must travel with it)?"""
+    """Is `spec` the spec of a tokenizer made of files (whose folder must travel with it)? A chat tokenizer
+    (chat.py) is when its base is."""
+    if isinstance(spec, dict) and isinstance(spec.get("base"), dict):
+        return is_file_spec(spec["base"])
     return isinstance(spec, dict) and spec.get("name") in KIND_FILES
 
 
 def spec_folder(spec: dict, base_dir: str | Path | None = None) -> Path:
     """The folder holding a file tokenizer's files: its "path", resolved against `base_dir` (the checkpoint
     folder) when relative."""
+    if isinstance(spec.get("base"), dict):
+        return spec_folder(spec["base"], base_dir)
     path = Path(spec.get("path") or "")
     if path.is_absolute():
         return path
@@ -59,6 +64,8 @@ def existing_folder(spec: dict, base_dir: str | Path | None = None) -> Path:
 
 def spec_files(spec: dict, base_dir: str | Path | None = None) -> list[Path]:
     """The files of a file tokenizer that are present in its folder."""
+    if isinstance(spec.get("base"), dict):
+        return spec_files(spec["base"], base_dir)
     folder = spec_folder(spec, base_dir)
     return [folder / name for name in KIND_FILES[spec["name"]] if (folder / name).is_file()]
 
@@ -69,6 +76,8 @@ def bundle_files(spec: dict, destination: Path, source_base: Path | None = None)
     replaced), else against `destination`."""
     if not is_file_spec(spec):
         return spec
+    if isinstance(spec.get("base"), dict):  # a chat tokenizer over a file tokenizer: bundle its base
+        return {**spec, "base": bundle_files(spec["base"], destination, source_base)}
     target = destination / BUNDLE_DIR
     target.mkdir(parents=True, exist_ok=True)
     for file in spec_files(spec, source_base or destination):

@@ -165,6 +165,10 @@ class HfJsonTokenizer(Tokenizer):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [encoding.ids for encoding in self.backend.encode_batch(list(texts), add_special_tokens=False)]
 
+    def special_tokens(self) -> dict[str, int]:
+        """The file's added tokens (`<|im_start|>`, `</s>`, ...): what its chat template writes."""
+        return {token.content: index for index, token in self.backend.get_added_tokens_decoder().items()}
+
     def decode(self, ids: Iterable[int]) -> str:
         ids = self._checked(ids)
         return self.backend.decode(ids, skip_special_tokens=False)
