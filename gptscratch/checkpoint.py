@@ -6,6 +6,7 @@ A *checkpoint* is a folder:
     config.json                model config, tokenizer spec, training metadata, gptscratch version
     trainer_state.safetensors  optional: optimizer moments, RNG and data-sampler states (tensors)
     trainer_state.json         optional: step, tokens seen, schedule, best val loss, the train config
+    adapter.safetensors        a LoRA model's adapters (its base: model.safetensors; checkpoint_adapters.py)
 
     tokenizer/                 only for tokenizers made of files (a pretrained model's tokenizer.json, or
                                vocab.json + merges.txt), copied in so the folder is self-contained
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from .checkpoint_adapters import (ADAPTER_FILE, adapter_config, base_weights, read_adapters, with_lora_layers,
+                                  write_model_files)
 from .errors import CheckpointError, CheckpointNotFoundError, UsageError
 from .paths import pretrained_root, runs_root
 from .tokenizers.files import bundle_files, is_file_spec, spec_folder
@@ -65,7 +68,7 @@ class Checkpoint:
 
 def model_tensors(model) -> dict:
     """The model's state dict with tied duplicates removed (safetensors refuses shared storage)."""
-    state = model.state_dict()
+    state = base_weights(model)  # a LoRA model's adapters: adapter.safetensors (checkpoint_adapters.py)
     if model.config.tie_weights:
         state.pop("lm_head.weight", None)
     return {name: tensor.detach().contiguous() for name, tensor in state.items()}
@@ -94,7 +97,7 @@ def _remove(folder: Path) -> None:
 
 def _is_leftover(folder: Path) -> bool:
     """A folder this module moved aside (`<name>.old`): it holds checkpoint files only (maybe half deleted)."""
-    names = {MODEL_FILE, CONFIG_FILE, STATE_TENSORS_FILE, STATE_JSON_FILE, "tokenizer"}
+    names = {MODEL_FILE, CONFIG_FILE, STATE_TENSORS_FILE, STATE_JSON_FILE, ADAPTER_FILE, "tokenizer"}
     return folder.is_dir() and not folder.is_symlink() and all(p.name in names for p in folder.iterdir())
 
 
@@ -146,11 +149,9 @@ def save_checkpoint(directory, model, tokenizer_spec: dict, training: dict | Non
 
     UsageError, before anything is written, when `directory` exists and is neither a checkpoint folder nor
     empty (a run folder, a file, ...): that is never silently deleted."""
-    from safetensors.torch import save_file
-
     return write_checkpoint(directory, model.config.to_dict(), tokenizer_spec,
-                            lambda p: save_file(model_tensors(model), str(p), metadata={"format": FORMAT}),
-                            training, state_tensors, state)
+                            lambda p: write_model_files(model, p, model_tensors(model), {"format": FORMAT}),
+                            training, state_tensors, state, extra=adapter_config(model))
 
 
 def write_checkpoint(directory, model_config: dict, tokenizer_spec: dict, write_weights, training: dict | None = None,
@@ -301,10 +302,11 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
                 tensors[key] = tensor.to(device)
     except (SafetensorError, OSError, ValueError) as exc:
         raise damaged_file_error(path / MODEL_FILE, exc) from None
+    tensors.update(read_adapters(path, config, device, dtype))  # a LoRA model's (checkpoint_adapters.py)
     if model_config.tie_weights and "tok_embed.weight" in tensors:
         tensors["lm_head.weight"] = tensors["tok_embed.weight"]
     with torch.device("meta"):  # shapes only: the weights come from the file
-        model = GPT(model_config)
+        model = with_lora_layers(GPT(model_config), config, path)
     try:
         model.load_state_dict(tensors, strict=True, assign=True)
     except RuntimeError as exc:

@@ -1,4 +1,4 @@
-"""`gptscratch eval`: perplexity, checkpoint comparison, generation benchmark and HellaSwag.
+"""`gptscratch eval`: perplexity, checkpoint comparison, generation benchmark, HellaSwag and chat accuracy.
 
 Each command prints a table (or one JSON object with --json) to stdout; progress and logs go to stderr.
 The library code lives in gptscratch/evaluation/.
@@ -14,7 +14,7 @@ import typer
 from gptscratch.cli.render import announce_device, log, print_json, progress_callback, show, table
 from gptscratch.errors import UsageError
 
-app = typer.Typer(help="Evaluate checkpoints: perplexity, comparison, speed, HellaSwag.", no_args_is_help=True)
+app = typer.Typer(help="Evaluate checkpoints: perplexity, comparison, speed, HellaSwag, chat answers.", no_args_is_help=True)
 Arg, Opt = typer.Argument, typer.Option
 
 DataOpt = Annotated[Optional[str], Opt("--data", "-d", help="Prepared dataset name or folder (default: the checkpoint's training data).")]
@@ -167,3 +167,35 @@ def hellaswag(
         return
     show(table("HellaSwag (random guessing: 0.25)", ["items", "acc", "acc_norm"],
                [(result["examples"], result["acc"], result["acc_norm"])]))
+
+
+@app.command("chat")
+def chat_accuracy(
+    checkpoint: Annotated[str, Arg(help="Run folder, checkpoint folder or run name (a base model or a fine-tuned one).")],
+    data: Annotated[str, Opt("--data", "-d", help="builtin-chat (its held-out questions), or a .jsonl/.parquet of conversations ending in the expected answer.")] = "builtin-chat",
+    limit: Annotated[Optional[int], Opt(help="Ask only the first N questions.")] = None,
+    max_new_tokens: Annotated[int, Opt(help="Longest reply written per question.")] = 16,
+    chat_template: Annotated[str, Opt(help="auto, gptscratch, or a Jinja file (as in train sft).")] = "auto",
+    json_output: JsonOpt = False,
+) -> None:
+    """Answer accuracy of a chat model: ask held-out questions, compare the replies with the expected answers."""
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be ≥ 1 (got {limit})")
+    if max_new_tokens < 1:
+        raise UsageError(f"--max-new-tokens must be ≥ 1 (got {max_new_tokens})")
+    from gptscratch.evaluation.chat import evaluate_chat
+
+    device = announce_device()
+    with progress_callback("asking") as progress:
+        result = evaluate_chat(checkpoint, data, limit=limit, max_new_tokens=max_new_tokens,
+                               chat_template=chat_template, device=device, progress=progress)
+    if json_output:
+        print_json(result)
+        return
+    if result["chat_tokens_added"]:
+        log("the model has no chat tokens: they were added as `train sft` adds them at step 0 (untrained)")
+    rows = [(op, f"{v['accuracy']:.3f}", v["questions"]) for op, v in result["by_operation"].items()]
+    rows.append(("all", f"{result['accuracy']:.3f}", result["questions"]))
+    show(table(f"chat accuracy of {result['checkpoint']} on {data}", ["operation", "accuracy", "questions"], rows))
+    for example in result["examples"][:3]:
+        log(f"  Q: {example['question']}  expected {example['expected']!r}, replied {example['reply']!r}")

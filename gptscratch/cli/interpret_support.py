@@ -42,7 +42,11 @@ def load_model(checkpoint, checkpoint_option=None):
     if checkpoint is not None and checkpoint_option is not None and checkpoint != checkpoint_option:
         raise UsageError("give the checkpoint once: as the CHECKPOINT argument or as --checkpoint, not both")
     checkpoint = checkpoint if checkpoint is not None else checkpoint_option
+    from gptscratch.model.lora import merge_lora
+
     loaded = load_checkpoint(checkpoint, device=announce_device())
+    # LoRA adapters folded into the weights: the per-head analyses read weight matrices (W_O, W_QK) directly.
+    merge_lora(loaded.model)
     log(f"checkpoint: {loaded.path}")
     return loaded
 

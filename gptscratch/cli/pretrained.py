@@ -128,3 +128,21 @@ def export(
         print_json(result)
     else:
         typer.echo(result["path"])
+
+
+@app.command()
+def merge(
+    checkpoint: Annotated[str, Arg(help="A LoRA checkpoint: checkpoint folder or run name (`train --lora-rank`).")],
+    out: Annotated[Path, Opt("--out", help="Checkpoint folder to write: new, empty, or a checkpoint to replace.")],
+    json_output: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Fold a LoRA checkpoint's adapters into its weights (W + (α/r)·B A): an ordinary checkpoint, without
+    adapter.safetensors, that every command, converter and exporter reads."""
+    from gptscratch.pretrained.export import merge_checkpoint
+
+    result = merge_checkpoint(checkpoint, out)
+    lora = result["lora"]
+    log(f"merged rank-{lora['rank']} adapters ({', '.join(lora['targets'])}) into {result['path']}; use it with "
+        f"--checkpoint {result['path']}")
+    _report(Path(result["path"]), json_output, checkpoint=result["checkpoint"], lora=lora,
+            parameters=result["parameters"])

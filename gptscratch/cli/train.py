@@ -7,6 +7,7 @@ same flags, only rank 0 prints (the others are made quiet here) and writes files
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -21,7 +22,8 @@ from gptscratch.tokenizers import describe_names
 app = typer.Typer(help="Train a GPT from scratch (or resume a run); list and plot runs.", no_args_is_help=False)
 
 Opt = typer.Option
-RESUME_LATEST = ":latest"   # what a bare `--resume` stands for
+RESUME_LATEST = ":latest"
+FINETUNE = "Fine-tuning (LoRA, chat template)"   # what a bare `--resume` stands for
 
 
 def with_bare_resume(args: list[str]) -> list[str]:
@@ -75,7 +77,7 @@ def train(
     ctx: typer.Context,
     preset: Annotated[Optional[str], Opt(help="Recipe: quick (CPU, ~2 min), medium or full (FineWeb-Edu, one GPU).")] = None,
     config_file: Annotated[Optional[Path], Opt("--config", help="Recipe file (.toml/.yaml) of these settings; flags override it.")] = None,
-    data: Annotated[Optional[str], Opt(help="Prepared dataset name, or a source: builtin, fineweb-edu, a file, folder or glob.")] = None,
+    data: Annotated[Optional[str], Opt(help="Prepared dataset name, or a source: builtin, fineweb-edu, a file, folder or glob (train sft: conversations .jsonl/.parquet/hf:, or builtin-chat).")] = None,
     tokenizer: Annotated[Optional[str], Opt(help=f"{describe_names()}.")] = None,
     size: Annotated[Optional[str], Opt("--size", "--model-size", help="Named model shape: tiny, mini, small, medium, gpt2.")] = None,
     init_from: Annotated[Optional[str], Opt(help="Start from these weights: a run/checkpoint folder, run name or pretrained name.")] = None,
@@ -102,6 +104,12 @@ def train(
     precision: Annotated[Optional[str], Opt(help="auto (bf16 where it is faster), fp32 or bf16.")] = None,
     compile_model: Annotated[Optional[bool], Opt("--compile/--no-compile", help="torch.compile (default: on for CUDA only).")] = None,
     manual_backward: Annotated[bool, Opt("--manual-backward", help="Backpropagate with the hand-written layer backwards in gptscratch/manual (fp32; slower, for learning).")] = False,
+    lora_rank: Annotated[Optional[int], Opt(help="LoRA rank r (0: off). With r > 0 only low-rank adapters train.", rich_help_panel=FINETUNE)] = None,
+    lora_alpha: Annotated[Optional[float], Opt(help="LoRA α: adapters are scaled by α / r (16).", rich_help_panel=FINETUNE)] = None,
+    lora_dropout: Annotated[Optional[float], Opt(help="Dropout on the adapters' input (0).", rich_help_panel=FINETUNE)] = None,
+    lora_targets: Annotated[Optional[str], Opt(help="Layers that get adapters: any of qkv,proj,gate,up,down (all).", rich_help_panel=FINETUNE)] = None,
+    chat_template: Annotated[Optional[str], Opt(help="train sft: auto (the model's own, else gptscratch's), gptscratch, or a Jinja file.", rich_help_panel=FINETUNE)] = None,
+    fsdp: Annotated[bool, Opt("--fsdp", help="Under torchrun: shard weights, gradients and optimizer state (FSDP) instead of replicating them.")] = False,
     debug: Annotated[bool, Opt("--debug", help="Anomaly detection + per-step gradient/activation stats (slow).")] = False,
     out: Annotated[Optional[Path], Opt(help="Run folder (default: a new folder in the cache).")] = None,
     resume: Annotated[Optional[str], Opt(metavar="[RUN]", help="Continue a run: its folder or name; alone, the most recent run.")] = None,
@@ -112,6 +120,23 @@ def train(
     """Train a GPT. Example: gptscratch train --preset quick"""
     if ctx.invoked_subcommand is not None:
         return
+    _train_command("pretrain", **{k: v for k, v in locals().items() if k != "ctx"})
+
+
+def sft(**options) -> None:
+    """Supervised fine-tuning on conversations: loss on the assistant's replies only. Example:
+    gptscratch train sft --data builtin-chat --init-from RUN"""
+    _train_command("sft", **options)
+
+
+# `train sft` takes every option `train` takes (written once, above); only the stage differs.
+sft.__signature__ = inspect.signature(train.__wrapped__, eval_str=True).replace(
+    parameters=[p for p in inspect.signature(train.__wrapped__, eval_str=True).parameters.values() if p.name != "ctx"])
+app.command("sft")(model_options(sft))
+
+
+def _train_command(stage: str, *, preset, config_file, data, tokenizer, size, init_from, batch_size, grad_accum, lr, min_lr_ratio, warmup, weight_decay, beta1, beta2, optimizer, muon_lr, grad_clip, max_steps, max_time, max_tokens, eval_every, eval_batches, sample_tokens, save_every, log_every, seed, precision, compile_model, manual_backward, lora_rank, lora_alpha, lora_dropout, lora_targets, chat_template, fsdp, debug, out, resume, dry_run, json_output, model: dict | None = None) -> None:
+    """The body both commands share: plan (new run or resume), then train or show the plan."""
     from gptscratch.training import parse_count, parse_duration, plan_new_run, plan_resume
     from gptscratch.training import train as run_training
 
@@ -126,7 +151,9 @@ def train(
                     grad_clip=grad_clip, eval_every=eval_every,
                     eval_batches=eval_batches, sample_tokens=sample_tokens, save_every=save_every,
                     log_every=log_every, seed=seed, precision=precision, compile=compile_model,
-                    debug=debug or None, manual_backward=manual_backward or None)
+                    debug=debug or None, manual_backward=manual_backward or None, lora_rank=lora_rank,
+                    lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets,
+                    chat_template=chat_template, fsdp=fsdp or None, stage=stage)
     if resume is not None:
         checkpoint_dir, config = plan_resume(None if resume == RESUME_LATEST else resume, settings, model, budget,
                                              out=out, preset=preset, config_file=config_file)
@@ -136,6 +163,8 @@ def train(
     else:
         checkpoint_dir = None
         config, label = plan_new_run(preset, config_file, settings, model, budget)
+        if stage == "sft":
+            label = f"sft-{label}" if label else "sft"
     device = announce_device()
     if dry_run:
         _show_plan(config, device, json_output)

@@ -11,6 +11,10 @@ writes it, the tied head stored once. Streamed tensor by tensor like the import.
 A converted model goes back with what it came with: its original max_position_embeddings (a conversion may have
 capped the context it records, convert.py), its bos/eos ids and its generation_config.json.
 
+A LoRA checkpoint (gptscratch/model/lora.py) is exported merged: each adapted weight is written as
+W + (α/r)·B A as it streams past, so transformers needs no adapter support (`merge_checkpoint` writes the same
+folding as an ordinary gptscratch checkpoint: `gptscratch pretrained merge`).
+
 Tokenizer: `AutoTokenizer.from_pretrained(out_dir)` works too. A checkpoint whose tokenizer came from files
 (hf-bpe: vocab.json + merges.txt; hf-json: tokenizer.json) gets them copied unchanged; tiktoken, byte and char
 tokenizers are written as a `tokenizer.json` that gives the same ids (gptscratch/pretrained/hf_tokenizer.py).
@@ -60,7 +64,9 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
     from safetensors import SafetensorError, safe_open
 
     from gptscratch.checkpoint import MODEL_FILE, damaged_file_error, read_config, resolve_checkpoint
+    from gptscratch.checkpoint_adapters import lora_entry, read_adapters
     from gptscratch.model import ModelConfig
+    from gptscratch.model.lora import fold
     from gptscratch.tokenizers import from_spec
     from gptscratch.tokenizers.files import is_file_spec, spec_files
 
@@ -72,6 +78,8 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
     saved = read_config(path)
     config = ModelConfig.from_dict(saved["model"])
     arch = export_architecture(config, str(path))
+    lora = lora_entry(saved, path)
+    adapters = read_adapters(path, saved)   # LoRA (small: r·(in + out) per adapted layer), or {}
     out = Path(out_dir).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} already exists and is not empty; choose a new folder or delete it")
@@ -95,6 +103,10 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
                 with TensorFileWriter(tmp / "model.safetensors", entries, metadata={"format": "pt"}) as writer:
                     for done, (rule, pieces) in enumerate(plan, 1):
                         tensor = weights.get_tensor(rule.ours)
+                        layer = rule.ours.removesuffix(".weight")
+                        if f"{layer}.lora_A" in adapters:  # LoRA: W' = W + (α/r)·B A, in W's dtype
+                            lora_A, lora_B = adapters[f"{layer}.lora_A"], adapters[f"{layer}.lora_B"]
+                            tensor = fold(tensor, lora_A, lora_B, lora["alpha"] / lora_A.size(0))
                         for name, _, rows in pieces:
                             piece = tensor[rows[0]:rows[1]] if rows else tensor
                             writer.write(hf_name(name), piece.t().contiguous() if rule.transpose else piece)
@@ -125,6 +137,42 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
     return {"path": str(out), "checkpoint": str(path), "architecture": arch.hf_class,
             "tokenizer": spec.get("name") if tokenizer_written else None, "tokenizer_skipped": skipped,
             "dtype": dtype, "tensors": len(entries)}
+
+
+# config.json keys write_checkpoint writes itself; every other top-level key (where the weights came from, ...)
+# travels with a merged checkpoint.
+_OWN_KEYS = ("format", "format_version", "gptscratch_version", "created", "model", "tokenizer", "training", "lora")
+
+
+def merge_checkpoint(checkpoint, out_dir) -> dict:
+    """Write a LoRA checkpoint (path, run or name) as an ordinary checkpoint at `out_dir`: every adapter folded
+    into its weight, W' = W + (α/r)·B A (model/lora.py), no adapter.safetensors and no "lora" entry — usable by
+    every command, converter and exporter. UsageError for a checkpoint without adapters or an unusable --out."""
+    from safetensors.torch import save_file
+
+    from gptscratch.checkpoint import (FORMAT, check_checkpoint_target, load_checkpoint, model_tensors, read_config,
+                                       resolve_checkpoint, write_checkpoint)
+    from gptscratch.checkpoint_adapters import lora_entry
+    from gptscratch.model.lora import merge_lora
+
+    path = resolve_checkpoint(checkpoint)
+    saved = read_config(path)
+    lora = lora_entry(saved, path)
+    if lora is None:
+        raise UsageError(f"{path} has no LoRA adapters to merge (its config.json has no \"lora\" entry); it is an "
+                         "ordinary checkpoint already")
+    out = check_checkpoint_target(out_dir)  # before loading: --out may only be new, empty or a checkpoint
+    if out.resolve() == path.resolve():
+        raise UsageError(f"--out {out} is the LoRA checkpoint itself; write the merged model to a new folder")
+    loaded = load_checkpoint(path)   # in the stored dtype; fold() adds B A in fp32
+    merge_lora(loaded.model)
+    extra = {key: value for key, value in saved.items() if key not in _OWN_KEYS}
+    extra["merged_lora"] = {**lora, "from": str(path)}
+    written = write_checkpoint(out, loaded.model.config.to_dict(), loaded.tokenizer.spec(),
+                               lambda p: save_file(model_tensors(loaded.model), str(p), metadata={"format": FORMAT}),
+                               training=saved.get("training"), extra=extra)
+    return {"path": str(written), "checkpoint": str(path), "lora": lora,
+            "parameters": loaded.model.num_parameters()}
 
 
 def _torch_dtype(code: str):

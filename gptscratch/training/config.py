@@ -22,6 +22,7 @@ from .value_types import MODEL_FIELD_TYPES, coerce_number, value_problem
 
 
 OPTIMIZERS = ("adamw", "muon")
+STAGES = ("pretrain", "sft")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,23 @@ class TrainConfig:
     """Anomaly detection + per-step gradient/activation statistics (slow; for NaN hunting)."""
     manual_backward: bool = False
     """Backpropagate through gptscratch.manual's hand-written layer backwards (fp32, one process; for learning)."""
+    stage: str = "pretrain"
+    """pretrain (next token on every position of a text stream) or sft (conversations; loss on the assistant's
+    tokens only: `gptscratch train sft`, gptscratch/training/sft.py)."""
+    chat_template: str = "auto"
+    """sft: auto (the model's own template when its tokenizer files have one, else gptscratch's), gptscratch,
+    or a Jinja template file."""
+    lora_rank: int = 0
+    """LoRA rank r (0: off, every weight trains). With r > 0 only the adapters train (gptscratch/model/lora.py)."""
+    lora_alpha: float = 16.0
+    """LoRA's α: the adapter's output is scaled by α / r."""
+    lora_dropout: float = 0.0
+    """Dropout on the adapter's input (LoRA only)."""
+    lora_targets: str = "qkv,proj,gate,up,down"
+    """Comma-separated linear layers inside the blocks that get adapters: qkv, proj, gate, up, down."""
+    fsdp: bool = False
+    """Under torchrun: shard weights, gradients and optimizer state across the processes (FSDP) instead of
+    replicating them (DDP)."""
 
     def __post_init__(self) -> None:
         # Types first (a recipe file can hold anything: lr = "abc"; every check below compares numbers), and
@@ -109,6 +127,11 @@ class TrainConfig:
                              "and/or --max-tokens N (e.g. 50M)")
         if self.grad_clip < 0 or self.weight_decay < 0 or self.sample_tokens < 0:
             raise UsageError("--grad-clip, --weight-decay and --sample-tokens cannot be negative")
+        if self.stage not in STAGES:
+            raise UsageError(f"stage must be {' or '.join(STAGES)} (got {self.stage!r})")
+        if self.lora_rank < 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise UsageError(f"--lora-rank must be ≥ 0, --lora-alpha > 0 and --lora-dropout in [0, 1) (got "
+                             f"{self.lora_rank}, {self.lora_alpha}, {self.lora_dropout})")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise UsageError(f"--precision must be auto, fp32 or bf16 (got {self.precision!r}); "
                              "fp16 is not offered: it is slow on CPUs and needs loss scaling on GPUs")
@@ -149,6 +172,14 @@ PRESETS: dict[str, dict] = {
                  eval_every=500, eval_batches=40, save_every=500),
 }
 
+# `train sft` presets. quick: the offline demonstration — builtin-chat's questions about digits, fine-tuning a
+# `train --preset quick` base (pass it with --init-from) on a laptop CPU in about two minutes; the measured
+# accuracy before and after is in docs/finetuning.md (benchmarks/sft_demo.py).
+SFT_PRESETS: dict[str, dict] = {
+    "quick": dict(data="builtin-chat", batch_size=32, lr=1e-3, optimizer="adamw", warmup=0.05, max_time=120.0,
+                  eval_every=100, eval_batches=8, sample_tokens=8, weight_decay=0.0),
+}
+
 # Variants of a preset for one tokenizer, applied on top of it when that tokenizer is in use. quick + char
 # needs none: the measured quick values above are also the best char-level ones found
 # (benchmarks/quality_per_minute.py).
@@ -162,9 +193,11 @@ def preset_config(preset: str | None, file_values: dict | None = None, **overrid
     preset = overrides.pop("preset", None) or preset or file_values.pop("preset", None)
     file_values.pop("preset", None)
     if preset is not None:
-        if preset not in PRESETS:
-            raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        base = dict(PRESETS[preset])
+        sft = (overrides.get("stage") or file_values.get("stage")) == "sft"
+        table = SFT_PRESETS if sft else PRESETS
+        if preset not in table:
+            raise UsageError(f"unknown {'sft ' if sft else ''}preset {preset!r}; choose one of {', '.join(table)}")
+        base = dict(table[preset])
         tokenizer = overrides.get("tokenizer") or file_values.get("tokenizer") or base.get("tokenizer")
         variant = dict(PRESET_VARIANTS.get((preset, tokenizer), {}))
         base["model"] = {**base.get("model", {}), **variant.pop("model", {})}

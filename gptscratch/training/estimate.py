@@ -104,6 +104,15 @@ def _vocabulary(config) -> tuple[int, str]:
     """(vocab size, tokenizer name) of the run without tokenizing a large corpus (dry runs must be instant)."""
     from ..tokenizers import get_tokenizer
 
+    if config.stage == "sft":  # conversations: the starting model's tokenizer, plus the chat tokens sft adds
+        from ..chat import needs_chat_tokens
+        from ..tokenizers.chat import ChatTokenizer
+        from .sft import base_tokenizer
+
+        tokenizer = base_tokenizer(config)
+        if needs_chat_tokens(tokenizer, config.chat_template):
+            tokenizer = ChatTokenizer(tokenizer)
+        return tokenizer.vocab_size, tokenizer.name
     try:
         from ..data.dataset import find_dataset_folder, open_dataset
 

@@ -27,9 +27,15 @@ from .muon import Muon
 
 
 def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, betas: tuple[float, float],
-                    device: str, *, kind: str = "adamw", muon_lr: float = 0.02):
-    """AdamW (kind "adamw") or MuonWithAdamW (kind "muon") over the model's trainable parameters."""
+                    device: str, *, kind: str = "adamw", muon_lr: float = 0.02, undecayed: tuple = ()):
+    """AdamW (kind "adamw") or MuonWithAdamW (kind "muon") over the model's trainable parameters.
+
+    `undecayed`: parameters kept out of weight decay whatever their shape — a matrix of which only some rows
+    train (LoRA's new chat-token rows, training/lora.py): decay would shrink the frozen rows too."""
     hidden, decay, no_decay = split_parameters(model) if kind == "muon" else ([], *_by_dimension(model))
+    keep = {id(p) for p in undecayed}
+    no_decay = [p for p in decay if id(p) in keep] + no_decay
+    decay = [p for p in decay if id(p) not in keep]
     adamw = _adamw([{"params": decay, "weight_decay": weight_decay, "peak_lr": lr},
                     {"params": no_decay, "weight_decay": 0.0, "peak_lr": lr}], lr, betas, device)
     if kind != "muon":

@@ -1,10 +1,14 @@
 """Building what the loop trains: the dataset, the starting weights, and the wrapped model.
 
-    resolve_data     the dataset (rank 0 prepares it while other ranks wait, then they open it)
+    resolve_data     the dataset (rank 0 prepares it while other ranks wait, then they open it); for
+                     `train sft` the conversations, rendered through the chat template (sft.py)
+    training_sampler / validation_batches
+                     where (x, y) batches come from: windows of a token stream, or padded conversations
     initial_weights  fresh init from a named size, `--init-from` weights, or a checkpoint to `--resume`
     choose_precision fp32 or bf16 (auto: measured on this machine by rank 0), and the kernels to train with
     wrap_model       the module the training forward pass goes through: torch.compile'd and/or DDP-wrapped
-                     (checkpoints and evaluation use the plain model underneath)
+                     (checkpoints and evaluation use the plain model underneath), or with --fsdp the model
+                     sharded in place (fsdp.py)
 """
 
 from __future__ import annotations
@@ -17,25 +21,67 @@ from . import distributed
 def resolve_data(config, dist, progress):
     from ..data import resolve_dataset
 
+    if config.fsdp:  # the first thing a run does: refuse an --fsdp run that cannot work before preparing data
+        from .fsdp import check_supported
+
+        check_supported(config, dist)
+
     if dist.enabled and not dist.is_main:
         distributed.barrier()
-    dataset = resolve_dataset(config.data, config.tokenizer, progress=progress)
+    if config.stage == "sft":
+        from .sft import resolve_conversations
+
+        dataset = resolve_conversations(config, progress)
+    else:
+        dataset = resolve_dataset(config.data, config.tokenizer, progress=progress)
     if dist.enabled and dist.is_main:
         distributed.barrier()
     return dataset
 
 
+def training_sampler(config, dataset, context_length: int, dist):
+    """The training batches: random windows of the token stream, or (sft) shuffled padded conversations."""
+    if config.stage == "sft":
+        from .sft import ConversationSampler
+
+        return ConversationSampler(dataset, "train", config.batch_size, context_length, seed=config.seed,
+                                   rank=dist.rank, world_size=dist.world_size)
+    from ..data import WindowSampler
+
+    return WindowSampler(dataset, "train", config.batch_size, context_length, seed=config.seed, rank=dist.rank,
+                         world_size=dist.world_size)
+
+
+def validation_batches(config, dataset, context_length: int):
+    """The same validation batches at every evaluation (all of them; the trainer shares them out by rank)."""
+    if config.stage == "sft":
+        from .sft import conversation_eval_batches
+
+        return conversation_eval_batches(dataset, "val", config.batch_size, context_length, config.eval_batches)
+    from ..data import eval_batches
+
+    return eval_batches(dataset, "val", config.batch_size, context_length, config.eval_batches)
+
+
 def initial_weights(config, tokenizer, device: str, resume_from=None):
     """(ModelConfig, weights or None, (tensors, json state) to resume or None)."""
     from ..model import model_config, pad_vocab
+    from ..model.lora import base_state_dict
     from .init_from import load_initial_weights
+    from .lora import merged_adapters
 
     if resume_from is not None:
+        # Without a LoRA run's adapters: attach_adapters (lora.py) rebuilds and loads them after these weights.
         loaded = ckpt.load_checkpoint(resume_from, device=device)
-        return loaded.model.config, loaded.model.state_dict(), ckpt.load_trainer_state(resume_from)
+        return loaded.model.config, base_state_dict(loaded.model), ckpt.load_trainer_state(resume_from)
+    if config.init_from and config.stage == "sft":
+        from .sft import initial_chat_weights
+
+        model, state = initial_chat_weights(config, tokenizer, device)
+        return model, merged_adapters(config.init_from, state), None
     if config.init_from:
         model, state = load_initial_weights(config.init_from, tokenizer, config.model, device)
-        return model, state, None
+        return model, merged_adapters(config.init_from, state), None
     try:
         return model_config(config.size, pad_vocab(tokenizer.vocab_size), **config.model), None, None
     except (KeyError, ValueError, TypeError) as exc:
@@ -67,11 +113,22 @@ def choose_precision(config, model_config, device: str, dist):
     return precision, table
 
 
-def wrap_model(model, config, device: str, dist):
-    """(module for the training forward pass, whether it was compiled)."""
+def wrap_model(model, config, device: str, dist, optimizer=None):
+    """(module for the training forward pass, whether it was compiled).
+
+    With --fsdp (fsdp.py) the model itself is sharded in place — `model` then *is* the FSDP module, which
+    evaluation and sampling must call on every rank — and `optimizer` is re-pointed at the shards."""
     import torch
 
     use_compile = config.compile if config.compile is not None else device.startswith("cuda")
+    if config.fsdp:
+        from . import fsdp
+
+        fsdp.check_supported(config, dist)
+        if not fsdp.is_sharded(model):  # a resumed run was sharded already, as its optimizer state was loaded
+            fsdp.shard_model(model, optimizer, device, dist.world_size)
+        # compiled after sharding: FSDP's gather / reduce-scatter hooks stay outside the compiled graphs
+        return (torch.compile(model) if use_compile else model), bool(use_compile)
     wrapped = torch.compile(model) if use_compile else model
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel

@@ -24,14 +24,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import checkpoint as ckpt
 from ..errors import GptScratchError, TrainingError
 from . import distributed, metrics
 from .config import TrainConfig
+from .lora import attach_adapters, train_new_rows
 from .runs import new_run_dir
 from .schedule import learning_rate
-from .setup import choose_precision, initial_weights, resolve_data, wrap_model
-from .state import capture_state, restore_state
+from .setup import choose_precision, initial_weights, resolve_data, training_sampler, wrap_model
+from .state import restore_state, write_checkpoint
 
 METRICS_FILE = metrics.METRICS_FILE
 
@@ -75,12 +75,16 @@ class Trainer:
         lr = learning_rate(progress, c.lr, c.warmup, c.min_lr_ratio)
         for group in self.optimizer.param_groups:  # each group's own peak (--lr; Muon's: --muon-lr), one curve
             group["lr"] = learning_rate(progress, group["peak_lr"], c.warmup, c.min_lr_ratio)
-        total = 0.0
+        total, positions = 0.0, 0
         for micro in range(self.micro_steps):
             x, y = (t.to(self.device) for t in self.sampler.next_batch())
-            # DDP all-reduces gradients during backward; skip it until the last micro-batch of the step.
+            positions += x.numel()
+            # DDP all-reduces gradients during backward (FSDP reduce-scatters); skip it until the last micro-batch.
             last = micro == self.micro_steps - 1
-            sync = self.forward_model.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+            if c.fsdp:  # FSDP's no_sync: until then the gradients are accumulated whole, unreduced (fsdp.py)
+                self.model.set_requires_gradient_sync(last)
+            skip = self.dist.enabled and not (last or c.fsdp)
+            sync = self.forward_model.no_sync() if skip else contextlib.nullcontext()
             with sync:
                 with autocast(self.precision, self.device), self.kernels_in_use():
                     if c.manual_backward:
@@ -100,7 +104,8 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        self.tokens += c.batch_size * self.model_config.context_length * c.grad_accum
+        # Positions processed, over all ranks (pretraining: batch × context × grad_accum; sft: padded lengths).
+        self.tokens += positions * self.dist.world_size
         self.last_lr = lr
         if debug is not None:
             self._log({"step": self.step, "debug": debug})
@@ -174,58 +179,61 @@ class Trainer:
             self.save("best", val_loss)
         return val_loss
 
-
     # -- the pieces the loop uses ------------------------------------------------------------------------------------------
-    def progress_fraction(self) -> float:
+    def budget_spent(self) -> dict[str, float]:
+        """The fraction of each budget spent so far (0 for a budget not set)."""
         c = self.config
-        by_steps = self.step / c.max_steps if c.max_steps else 0.0
-        by_time = self.elapsed / c.max_time if c.max_time else 0.0
-        by_tokens = self.tokens / c.max_tokens if c.max_tokens else 0.0
-        return max(by_steps, by_time, by_tokens)
+        return {"max_steps": self.step / c.max_steps if c.max_steps else 0.0,
+                "max_time": self.elapsed / c.max_time if c.max_time else 0.0,
+                "max_tokens": self.tokens / c.max_tokens if c.max_tokens else 0.0}
+
+    def progress_fraction(self) -> float:
+        return max(self.budget_spent().values())
 
     def stop_reason(self) -> str:
-        c = self.config
-        reasons = [("max_steps", self.step / c.max_steps if c.max_steps else 0.0),
-                   ("max_time", self.elapsed / c.max_time if c.max_time else 0.0),
-                   ("max_tokens", self.tokens / c.max_tokens if c.max_tokens else 0.0)]
-        return max(reasons, key=lambda item: item[1])[0]
+        spent = self.budget_spent()
+        return max(spent, key=spent.get)
 
     def evaluate(self) -> float:
         """Mean loss over eval_batches validation windows — the same evenly spaced windows every time."""
         import torch
 
-        from ..data import eval_batches
         from .precision import autocast
+        from .setup import validation_batches
 
-        # Under torchrun the ranks share out the *same* batches one process would use (batch i on rank
-        # i mod N), so validation numbers do not depend on the number of processes.
+        # Under torchrun the ranks share out the *same* batches one process would use (batch i on rank i mod N);
+        # under FSDP (collective forwards: equal counts) only if they divide evenly, else every rank runs all.
         self.model.eval()
         total = 0.0
         with torch.no_grad():
-            batches = eval_batches(self.dataset, "val", self.config.batch_size, self.model_config.context_length,
-                                   self.config.eval_batches)
+            batches = list(validation_batches(self.config, self.dataset, self.model_config.context_length))
+            shared = not self.config.fsdp or len(batches) % self.dist.world_size == 0
             for index, (x, y) in enumerate(batches):
-                if index % self.dist.world_size != self.dist.rank:
+                if shared and index % self.dist.world_size != self.dist.rank:
                     continue
                 with autocast(self.precision, self.device):
                     _, loss = self.model(x.to(self.device), y.to(self.device))
                 total += loss.item()
         self.model.train()
-        total = distributed.reduce_mean(total, self.dist, self.device) * self.dist.world_size
+        total = distributed.reduce_mean(total, self.dist, self.device) * (self.dist.world_size if shared else 1)
         return total / self.config.eval_batches
 
     def sample(self) -> str | None:
-        """A short generation from the end-of-text token (fixed seed: comparable across evaluations)."""
-        if not self.config.sample_tokens or not self.dist.is_main:
+        """A short generation from the end-of-text token (fixed seed; under FSDP every rank in lockstep: fsdp.py)."""
+        if not self.config.sample_tokens or not (self.dist.is_main or self.config.fsdp):
             return None
         eot = self.tokenizer.eot_id
+        # sft: the reply to the first validation conversation's question; pretraining: text after end-of-text.
+        prompt, stop = getattr(self.dataset, "sample_prompt", None) or ([eot], (eot,))
         try:
             from ..generation.engine import generate_ids
             from ..generation.sampling import SamplingConfig
 
-            ids = list(generate_ids(self.model, [eot], self.config.sample_tokens, SamplingConfig(temperature=0.8),
-                                    seed=self.config.seed, stop_ids=(eot,), vocab_limit=self.tokenizer.vocab_size))
-            return self.tokenizer.decode(ids)
+            ids = list(generate_ids(self.model, prompt, self.config.sample_tokens, SamplingConfig(temperature=0.8),
+                                    seed=self.config.seed, stop_ids=() if self.config.fsdp else stop,
+                                    vocab_limit=self.tokenizer.vocab_size, use_cache=not self.config.fsdp))
+            ends = [i for i, token in enumerate(ids) if token in stop]
+            return self.tokenizer.decode(ids[:ends[0]] if ends else ids) if self.dist.is_main else None
         except Exception as exc:  # noqa: BLE001 - a sample is a courtesy; it must never end hours of training
             self.emit({"event": "warning", "message": f"sample generation failed ({type(exc).__name__}: {exc})"})
             return None
@@ -233,21 +241,14 @@ class Trainer:
             self.model.train()
 
     def save(self, name: str = "latest", val_loss: float | None = None, collective: bool = True) -> Path | None:
-        """Write a checkpoint (rank 0; every rank must call it when `collective`, to gather RNG states)."""
-        tensors, state = capture_state(self, collective)
-        if not self.dist.is_main:
-            return None
-        training = {k: state[k] for k in ("step", "tokens", "val_loss", "best_val_loss", "elapsed", "data",
-                                          "precision")}
-        state["val_loss"] = training["val_loss"] = val_loss
-        try:
-            path = ckpt.save_checkpoint(self.run_dir / name, self.model, self.tokenizer.spec(), training=training,
-                                        state_tensors=tensors, state=state)
-        except OSError as exc:
-            raise TrainingError(f"could not write checkpoint {self.run_dir / name} ({exc.strerror or exc}); the "
-                                f"previous checkpoint is intact — free disk space, then `gptscratch train --resume "
-                                f"{self.run_dir}`") from None
-        self.emit({"event": "checkpoint", "path": str(path), "step": self.step})
+        """Write a checkpoint (rank 0; with `collective` every rank must call it: RNG states, FSDP's shards)."""
+        if self.config.fsdp and not collective:  # Ctrl-C: the ranks stopped at different points, no gather
+            raise TrainingInterrupted(f"interrupted at step {self.step}; under --fsdp a save takes every process, so "
+                                      f"none was written — `gptscratch train --resume {self.run_dir}` continues "
+                                      "from the last checkpoint saved")
+        path = write_checkpoint(self, self.run_dir / name, val_loss, collective)  # state.py; None on other ranks
+        if path is not None:
+            self.emit({"event": "checkpoint", "path": str(path), "step": self.step})
         return path
 
     def _log(self, record: dict) -> None:
@@ -270,7 +271,6 @@ class Trainer:
                  resume_from: Path | None = None, progress=None, label: str | None = None):
         import torch
 
-        from ..data import WindowSampler
         from ..model import GPT
         from .estimate import estimate_run
         from .optimizer import build_optimizer
@@ -304,10 +304,11 @@ class Trainer:
             self.model = GPT(self.model_config)
         if initial_state is not None:
             self.model.load_state_dict(initial_state)
+        self.lora_layers = attach_adapters(self.model, config, resume_from)  # --lora-rank > 0: lora.py
+        rows = train_new_rows(self.model, getattr(self.dataset, "new_ids", range(0))) if self.lora_layers else []
         self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, (config.beta1, config.beta2),
-                                         device, kind=config.optimizer, muon_lr=config.muon_lr)
-        self.sampler = WindowSampler(self.dataset, "train", config.batch_size, self.model_config.context_length,
-                                     seed=config.seed, rank=self.dist.rank, world_size=self.dist.world_size)
+                                         device, kind=config.optimizer, muon_lr=config.muon_lr, undecayed=rows)
+        self.sampler = training_sampler(config, self.dataset, self.model_config.context_length, self.dist)
         self.step, self.tokens, self.elapsed, self.last_lr = 0, 0, 0.0, 0.0
         self.best_val_loss: float | None = None
         self.run_dir = Path(run_dir) if run_dir else new_run_dir(label or config.size)
@@ -324,7 +325,7 @@ class Trainer:
             check_run_dir(self.run_dir, self.estimate.checkpoint_bytes, resuming=resume_from is not None)
             if resume_from is not None:
                 metrics.truncate_after(self.run_dir, self.step)
-        self.forward_model, self.compiled = wrap_model(self.model, config, device, self.dist)
+        self.forward_model, self.compiled = wrap_model(self.model, config, device, self.dist, self.optimizer)
 
 
 def train(config: TrainConfig, device: str = "cpu", run_dir: Path | None = None, resume_from: Path | None = None,
