@@ -161,7 +161,7 @@ def test_lesson_has_every_part(lesson):
 
 
 def test_learning_path_covers_the_curriculum():
-    assert len(LESSON_PAGES) == 14
+    assert len(LESSON_PAGES) == 15
     index = (LESSONS / "index.md").read_text(encoding="utf-8")
     for lesson in LESSON_PAGES:
         assert f"({lesson.name})" in index, f"lessons/index.md does not link {lesson.name}"
@@ -285,7 +285,7 @@ def test_built_pages_load_mermaid_from_the_site_itself(built_site):
         assert hashlib.sha256(local.read_bytes()).hexdigest() == _mermaid_hook().SHA256
     lessons = {p.parts[1] for p in diagram_pages if p.parts[0] == "lessons"}
     expected = {p.stem for p in (DOCS / "lessons").glob("[0-9][0-9]-*.md")}
-    assert lessons == expected and len(expected) == 14, f"every lesson has a diagram; pages with one: {diagram_pages}"
+    assert lessons == expected and len(expected) == 15, f"every lesson has a diagram; pages with one: {diagram_pages}"
 
 
 def _chromium() -> str | None:

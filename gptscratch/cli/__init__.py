@@ -91,6 +91,7 @@ def root(
 # Command registration: the ONE place where commands and groups are attached to `app`.
 # Each cli module must import only typer/rich/light gptscratch modules at top level.
 app.command("info")(info_cli.info)
+from gptscratch.cli import chat as chat_cli  # noqa: E402
 from gptscratch.cli import data as data_cli  # noqa: E402
 from gptscratch.cli import eval as eval_cli  # noqa: E402
 from gptscratch.cli import eval_accuracy as eval_accuracy_cli  # noqa: E402
@@ -102,6 +103,7 @@ from gptscratch.cli import train as train_cli  # noqa: E402
 app.add_typer(data_cli.app, name="data")
 app.add_typer(train_cli.app, name="train")
 app.command("generate")(generate_cli.generate)
+app.command("chat")(chat_cli.chat)
 eval_cli.app.command("accuracy")(eval_accuracy_cli.accuracy)
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(pretrained_cli.app, name="pretrained")

@@ -14,6 +14,10 @@ gptscratch tokenizer has an exact form in it:
 - byte: the 256 byte values as single characters of that table, no merges; ids are the byte values.
 - char: the corpus characters, no merges, no pre-tokenizer; a `Fuse` decoder joins the pieces without spaces.
 
+A chat tokenizer (gptscratch/tokenizers/chat.py: a base plus gptscratch's chat tokens) is its base's document with
+the chat tokens added as special tokens, and tokenizer_config.json gets a `chat_template` that writes gptscratch's
+template (gptscratch/chat/template.py), so `apply_chat_template` in transformers gives the ids gptscratch trained on.
+
 The end-of-text token (and a tiktoken encoding's other special tokens) become added special tokens. Two
 differences remain by design: `transformers` reads a special-token string typed in the text ("<|endoftext|>",
 and for cl100k "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|endofprompt|>") as that special token,
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from gptscratch.atomic import atomic_write_text
 from gptscratch.tokenizers import EOT_TEXT, ByteTokenizer, CharTokenizer, TiktokenTokenizer
+from gptscratch.tokenizers.chat import ChatTokenizer
 from gptscratch.tokenizers.files import is_file_spec
 from gptscratch.tokenizers.hf_bpe import bytes_to_unicode
 
@@ -96,9 +101,21 @@ def _tiktoken_parts(tokenizer: TiktokenTokenizer) -> tuple[dict, list[dict], dic
             "decoder": _byte_level(use_regex=True)}, added, special
 
 
+# gptscratch's chat template (gptscratch/chat/template.py, GptScratchFormat) in Jinja, for transformers.
+CHAT_TEMPLATE = ("{{ bos_token }}{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] "
+                 "+ '<|end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}")
+
+
 def tokenizer_json(tokenizer) -> dict | None:
     """The `tokenizer.json` document for a gptscratch tokenizer, or None for one that has its own files (hf-bpe,
     hf-json: the export copies those unchanged)."""
+    if isinstance(tokenizer, ChatTokenizer):
+        document = tokenizer_json(tokenizer.base)
+        if document is not None:
+            for content, token_id in tokenizer.special_ids.items():
+                document["added_tokens"].append(_added(content, token_id))
+                document["model"]["vocab"][content] = token_id
+        return document
     if isinstance(tokenizer, TiktokenTokenizer) and not is_file_spec(tokenizer.spec()):
         parts, added, _ = _tiktoken_parts(tokenizer)
     elif isinstance(tokenizer, ByteTokenizer):
@@ -128,5 +145,7 @@ def write_hf_tokenizer(tokenizer, folder: Path, context_length: int) -> bool:
     config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": context_length,
               "bos_token": eot, "eos_token": eot, "unk_token": None, "clean_up_tokenization_spaces": False,
               "add_prefix_space": False}
+    if isinstance(tokenizer, ChatTokenizer):
+        config["chat_template"] = CHAT_TEMPLATE
     atomic_write_text(folder / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
     return True
