@@ -87,3 +87,19 @@ def check_interrupted_prepare_resumes(path: Path, reader: str) -> None:
         np.testing.assert_array_equal(np.asarray(resumed.tokens(split)), np.asarray(reference.tokens(split)))
         assert resumed.num_documents(split) == reference.num_documents(split)
     resumed.verify()
+
+
+def interrupt_sampler_at(monkeypatch, sampler_class, batch_number: int) -> None:
+    """Make `sampler_class`'s training sampler raise KeyboardInterrupt (as Ctrl-C would) when asked for training
+    batch `batch_number` (1-based); later batches come as usual."""
+    original, calls = sampler_class.next_batch, {"n": 0}
+
+    def next_batch(self):
+        if self.split == "train":
+            calls["n"] += 1
+            if calls["n"] == batch_number:
+                monkeypatch.setattr(sampler_class, "next_batch", original)
+                raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(sampler_class, "next_batch", next_batch)

@@ -9,7 +9,6 @@ import json
 import sys
 
 import pytest
-import torch
 
 from gptscratch import checkpoint as ckpt
 from gptscratch.chat import GptScratchFormat, JinjaFormat, chat_format

@@ -19,7 +19,7 @@ from gptscratch.errors import UsageError
 from gptscratch.tokenizers import ByteTokenizer, from_spec
 from gptscratch.tokenizers.chat import ChatTokenizer
 from gptscratch.training.sft import ConversationSampler, ConversationSet, pad_rows
-from helpers import build_tiny_model, tiny_train_config, write_corpus
+from helpers import build_tiny_model, interrupt_sampler_at, tiny_train_config, write_corpus
 
 CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Max of 3 8?"},
                 {"role": "assistant", "content": "8"}, {"role": "user", "content": "Min?"},
@@ -198,7 +198,7 @@ def test_train_sft_from_a_base_run_adds_chat_tokens_learns_and_resumes_exactly(t
     losses = [r["loss"] for r in records if "loss" in r]
     assert losses[-1] < losses[0]
     assert any("sample" in r for r in records)
-    stop_at_batch(monkeypatch, 4)                                     # Ctrl-C after 3 of the 6 steps
+    interrupt_sampler_at(monkeypatch, ConversationSampler, 4)         # Ctrl-C after 3 of the 6 steps
     with pytest.raises(TrainingInterrupted):
         train(sft_config(base), run_dir=tmp_path / "split")
     resumed = train(sft_config(base), resume_from=ckpt.resolve_checkpoint(tmp_path / "split"))
@@ -206,20 +206,6 @@ def test_train_sft_from_a_base_run_adds_chat_tokens_learns_and_resumes_exactly(t
     a, b = ckpt.load_checkpoint(tmp_path / "whole"), ckpt.load_checkpoint(tmp_path / "split")
     for name, tensor in a.model.state_dict().items():
         assert torch.equal(b.model.state_dict()[name], tensor), name
-
-
-def stop_at_batch(monkeypatch, number: int) -> None:
-    """Raise KeyboardInterrupt (as Ctrl-C would) when the sampler is asked for batch `number`."""
-    original, calls = ConversationSampler.next_batch, {"n": 0}
-
-    def next_batch(self):
-        calls["n"] += 1
-        if calls["n"] == number:
-            monkeypatch.setattr(ConversationSampler, "next_batch", original)
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(ConversationSampler, "next_batch", next_batch)
 
 
 def test_train_sft_cli_refuses_a_bad_conversation_file_with_exit_2(tmp_path, gptscratch_home, run_cli):

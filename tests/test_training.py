@@ -11,7 +11,7 @@ from gptscratch.errors import TrainingError, UsageError
 from gptscratch.training import TrainingInterrupted, train
 from gptscratch.training.config import parse_duration, preset_config
 from gptscratch.training.schedule import learning_rate
-from helpers import tiny_train_config, write_corpus
+from helpers import interrupt_sampler_at, tiny_train_config, write_corpus
 
 torch.set_num_threads(1)
 
@@ -47,17 +47,7 @@ def interrupt_training_at(monkeypatch, batch_number):
     """Make the train sampler raise KeyboardInterrupt (as Ctrl-C would) when asked for this batch."""
     from gptscratch.data.sampler import WindowSampler
 
-    original, calls = WindowSampler.next_batch, {"n": 0}
-
-    def next_batch(self):
-        if self.split == "train":
-            calls["n"] += 1
-            if calls["n"] == batch_number:
-                monkeypatch.setattr(WindowSampler, "next_batch", original)
-                raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(WindowSampler, "next_batch", next_batch)
+    interrupt_sampler_at(monkeypatch, WindowSampler, batch_number)
 
 
 def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):

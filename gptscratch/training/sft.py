@@ -172,7 +172,7 @@ class ConversationSampler:
                  rank: int = 0, world_size: int = 1):
         import torch
 
-        self.rows = data.splits[split]
+        self.rows, self.split = data.splits[split], split
         self.pad_id = data.tokenizer.eot_id
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.context_length = context_length
