@@ -207,3 +207,15 @@ def test_an_exported_chat_model_renders_the_same_ids_in_transformers(chat_checkp
     ids = ids["input_ids"] if hasattr(ids, "keys") else ids
     assert list(ids) == fmt.prompt_ids(messages)
     assert reference.decode(fmt.render(TURNS).ids) == tokenizer.decode(fmt.render(TURNS).ids)
+
+
+def test_eval_chat_on_a_lora_run_without_chat_tokens_and_with_a_long_reply_budget(tmp_path, gptscratch_home):
+    from gptscratch.evaluation.chat import evaluate_chat
+    from gptscratch.training import train
+    from helpers import tiny_train_config, write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus")
+    train(tiny_train_config(str(corpus), max_steps=2, lora_rank=2, model={"context_length": 64}),
+          run_dir=tmp_path / "lora")
+    result = evaluate_chat(str(tmp_path / "lora"), "builtin-chat", limit=4, max_new_tokens=100)
+    assert result["questions"] == 4 and result["chat_tokens_added"]

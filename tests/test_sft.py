@@ -201,15 +201,27 @@ def test_train_sft_from_a_base_run_adds_chat_tokens_learns_and_resumes_exactly(t
     interrupt_sampler_at(monkeypatch, ConversationSampler, 4)         # Ctrl-C after 3 of the 6 steps
     with pytest.raises(TrainingInterrupted):
         train(sft_config(base), run_dir=tmp_path / "split")
+    import shutil
+
+    shutil.copytree(base, tmp_path / "kept-base")
+    shutil.rmtree(base)                            # a resumed run needs only its own checkpoint
     resumed = train(sft_config(base), resume_from=ckpt.resolve_checkpoint(tmp_path / "split"))
     assert resumed.step == whole.step == 6 and resumed.tokens == whole.tokens
     a, b = ckpt.load_checkpoint(tmp_path / "whole"), ckpt.load_checkpoint(tmp_path / "split")
     for name, tensor in a.model.state_dict().items():
         assert torch.equal(b.model.state_dict()[name], tensor), name
+    shutil.copytree(tmp_path / "kept-base", base)
 
 
-def test_train_sft_cli_refuses_a_bad_conversation_file_with_exit_2(tmp_path, gptscratch_home, run_cli):
+def test_train_sft_cli_refuses_a_bad_conversation_file_and_train_resume_continues_an_sft_run(
+        tmp_path, gptscratch_home, run_cli):
+    from gptscratch.training import train
+
     base = _base_run(tmp_path, gptscratch_home)
+    train(sft_config(base, max_steps=2), run_dir=tmp_path / "sft")
+    resumed = run_cli("train", "--resume", str(tmp_path / "sft"), "--max-steps", "3", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["step"] == 3
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"messages": CONVERSATION}) + "\n" + '{"messages": [{"role": "bot"}]}\n')
     result = run_cli("train", "sft", "--data", str(bad), "--init-from", str(base), "--max-steps", "2")
@@ -281,10 +293,15 @@ def test_sft_under_torchrun_trains_like_one_process(tmp_path, gptscratch_home):
     from gptscratch.training import train
 
     base = _base_run(tmp_path, gptscratch_home)
+    data = tmp_path / "varied.jsonl"                # rows of many lengths: each rank pads to its own longest
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": "q" * (1 + i * 7 % 40)},
+                                                     {"role": "assistant", "content": str(i)}]}) + "\n"
+                            for i in range(120)))
     flags = dict(batch_size=4, grad_accum=2, max_steps=4, eval_every=2, eval_batches=2, seed=5)
-    result = torchrun("sft", "--data", "builtin-chat:train=400,test=40", "--init-from", str(base),
+    result = torchrun("sft", "--data", str(data), "--init-from", str(base), "--json",
                       "--precision", "fp32", "--sample-tokens", "4", "--out", str(tmp_path / "ddp"),
                       *[arg for k, v in flags.items() for arg in (f"--{k.replace('_', '-')}", str(v))])
     assert result.returncode == 0, result.stderr[-3000:]
-    train(sft_config(base, **flags), run_dir=tmp_path / "single")
+    single = train(sft_config(base, data=str(data), **flags), run_dir=tmp_path / "single")
+    assert json.loads(result.stdout)["tokens"] == single.tokens          # every rank counted the same tokens
     assert_same_weights(tmp_path / "ddp", tmp_path / "single")

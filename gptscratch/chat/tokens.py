@@ -55,8 +55,11 @@ def chat_ready(loaded, choice: str = "auto", seed: int = 1337):
 
     from .template import chat_format, needs_chat_tokens
 
+    from gptscratch.model.lora import merge_lora
+
     model, tokenizer = loaded.model, loaded.tokenizer
     if needs_chat_tokens(tokenizer, choice):
+        merge_lora(model)  # a LoRA checkpoint: its adapters folded in, so the state dict is a plain GPT's
         config, state, tokenizer = add_chat_tokens(model.config, model.state_dict(), tokenizer, seed=seed)
         parameter = next(model.parameters())
         with torch.device(parameter.device):

@@ -153,7 +153,8 @@ def _train_command(stage: str, *, preset, config_file, data, tokenizer, size, in
                     log_every=log_every, seed=seed, precision=precision, compile=compile_model,
                     debug=debug or None, manual_backward=manual_backward or None, lora_rank=lora_rank,
                     lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets,
-                    chat_template=chat_template, fsdp=fsdp or None, stage=stage)
+                    chat_template=chat_template, fsdp=fsdp or None,
+                    stage="sft" if stage == "sft" else None)  # `train --resume` continues any run, sft too
     if resume is not None:
         checkpoint_dir, config = plan_resume(None if resume == RESUME_LATEST else resume, settings, model, budget,
                                              out=out, preset=preset, config_file=config_file)

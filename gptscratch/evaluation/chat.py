@@ -29,7 +29,8 @@ def chat_accuracy(model, tokenizer, fmt, conversations: list[list[dict]], max_ne
     examples, correct = [], 0
     for start in range(0, len(conversations), batch_size):
         chunk = conversations[start:start + batch_size]
-        prompts = [fmt.prompt_ids(c[:-1])[-(context - max_new_tokens):] for c in chunk]
+        room = context - min(max_new_tokens, context // 4)       # a question keeps at least 3/4 of the context
+        prompts = [fmt.prompt_ids(c[:-1])[-room:] for c in chunk]
         replies = generate_batch(model, prompts, max_new_tokens, greedy, stop_ids=fmt.stop_ids,
                                  vocab_limit=tokenizer.vocab_size)
         for conversation, ids in zip(chunk, replies):
@@ -61,7 +62,8 @@ def evaluate_chat(checkpoint: str | None, data: str = "builtin-chat", limit: int
 
     loaded = ckpt.load_checkpoint(checkpoint, device=device)
     model, tokenizer, fmt = chat_ready(loaded, chat_template)
-    split = "test" if data.strip().startswith(BUILTIN) else "train"
+    name = data.strip()
+    split = "test" if name == BUILTIN or name.startswith(BUILTIN + ":") else "train"
     conversations = []
     for where, messages in read_conversations(data, split):
         if messages[-1]["role"] != "assistant" or len(messages) < 2:

@@ -96,8 +96,7 @@ class ChatSession:
         dropped = 0
         first = 1 if self.system else 0
         while len(ids) > room and len(self.messages) - first > 1:
-            del self.messages[first]
-            dropped += 1
+            dropped += drop_oldest(self.messages, first)
             ids = self.fmt.prompt_ids(self.messages)
         self.notice = None
         if dropped:
@@ -127,6 +126,18 @@ class ChatSession:
         return logits
 
 
+def drop_oldest(messages: list[dict], first: int) -> int:
+    """Drop the oldest message after `first` (the system prompt's place), then any reply left leading the
+    history — templates that insist on user/assistant alternation need it to start with the user. Returns how
+    many messages went (the newest one always stays)."""
+    del messages[first]
+    dropped = 1
+    while len(messages) - first > 1 and messages[first]["role"] != "user":
+        del messages[first]
+        dropped += 1
+    return dropped
+
+
 def reply_batch(model, tokenizer, fmt, conversations: list[list[dict]], sampling: SamplingConfig,
                 max_new_tokens: int = 256, seed: int | None = None) -> list[dict]:
     """The next assistant reply to each conversation, decoded together (left-padded batch, engine.py).
@@ -143,16 +154,18 @@ def reply_batch(model, tokenizer, fmt, conversations: list[list[dict]], sampling
         first = 1 if messages and messages[0]["role"] == "system" else 0
         ids, count = fmt.prompt_ids(messages), 0
         while len(ids) > room and len(messages) - first > 1:
-            del messages[first]
-            count += 1
+            count += drop_oldest(messages, first)
             ids = fmt.prompt_ids(messages)
         prompts.append(ids[-room:])
         dropped.append(count)
+    # One batch decodes in lockstep, so the longest prompt sets the room every reply has (--batch-size 1 gives
+    # each conversation its own); a reply cut by it ends with finish_reason "context".
     limit = min(max_new_tokens, context - max(len(p) for p in prompts))
     outputs = generate_batch(model, prompts, limit, sampling, seed=seed, stop_ids=tuple(fmt.stop_ids),
                              vocab_limit=tokenizer.vocab_size)
     results = []
     for prompt, ids, count in zip(prompts, outputs, dropped):
-        results.append({"reply": tokenizer.decode(ids), "finish_reason": "stop" if len(ids) < limit else "length",
+        finish = "stop" if len(ids) < limit else "length" if limit == max_new_tokens else "context"
+        results.append({"reply": tokenizer.decode(ids), "finish_reason": finish,
                         "prompt_tokens": len(prompt), "completion_tokens": len(ids), "dropped": count})
     return results

@@ -83,6 +83,11 @@ def reduce_mean(value: float, ctx: DistContext, device: str) -> float:
     return _reduce(value, ctx, device, "avg")
 
 
+def reduce_sum(value: float, ctx: DistContext, device: str) -> float:
+    """The sum of a float over all ranks (itself when single-process)."""
+    return _reduce(value, ctx, device, "sum")
+
+
 def reduce_max(value: float, ctx: DistContext, device: str) -> float:
     return _reduce(value, ctx, device, "max")
 

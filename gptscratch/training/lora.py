@@ -51,13 +51,17 @@ def attach_adapters(model, config, resume_from=None) -> list[str]:
     return names
 
 
-def train_new_rows(model, new_ids: range) -> list:
-    """Let the embedding rows (and untied output rows) of the tokens `new_ids` train, every other row frozen;
-    returns the parameters that train this way (to keep out of weight decay)."""
+def train_new_rows(model, dataset, config) -> list:
+    """Let the embedding rows (and untied output rows) of the tokens `train sft` added (the dataset's `new_ids`)
+    train, every other row frozen; returns the parameters that train this way (to keep out of weight decay)."""
     import torch
 
+    new_ids = getattr(dataset, "new_ids", range(0))      # pretraining data: no new tokens
     if not len(new_ids):
         return []
+    if config.fsdp:  # fully_shard replaces the Parameter, and the row mask (a hook on it) would be lost
+        raise UsageError("--fsdp with --lora-rank cannot train the rows of the chat tokens sft adds; fine-tune a "
+                         "model that has them (a `train sft` run) or drop --fsdp")
     matrices = [model.tok_embed.weight]
     if model.lm_head.weight is not model.tok_embed.weight:
         matrices.append(model.lm_head.weight)

@@ -18,7 +18,7 @@ from ..errors import UsageError
 from . import distributed
 
 
-def resolve_data(config, dist, progress):
+def resolve_data(config, dist, progress, resume_from=None):
     from ..data import resolve_dataset
 
     if config.fsdp:  # the first thing a run does: refuse an --fsdp run that cannot work before preparing data
@@ -31,7 +31,7 @@ def resolve_data(config, dist, progress):
     if config.stage == "sft":
         from .sft import resolve_conversations
 
-        dataset = resolve_conversations(config, progress)
+        dataset = resolve_conversations(config, progress, resume_from)
     else:
         dataset = resolve_dataset(config.data, config.tokenizer, progress=progress)
     if dist.enabled and dist.is_main:

@@ -40,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import checkpoint as ckpt
-from ..errors import UsageError
+from ..errors import CheckpointNotFoundError, UsageError
 
 VAL_EVERY = 20          # files and Hub datasets: conversation i is held out for validation when i % 20 == 19
 PAD_MULTIPLE = 8
@@ -87,24 +87,49 @@ def _context_length(config, tokenizer) -> int:
         raise UsageError(f"invalid model settings: {exc.args[0] if exc.args else exc}") from None
 
 
-def resolve_conversations(config, progress=None) -> ConversationSet:
+def _resumed_tokenizer(config, resume_from) -> tuple:
+    """(tokenizer, context length, ids of the chat tokens the run added) of a run being resumed, from its own
+    checkpoint: the --init-from checkpoint may be gone by then. The chat tokens count as added by the run unless
+    the --init-from checkpoint, when it is still there, already had them."""
+    from ..tokenizers import from_spec
+    from ..tokenizers.chat import ChatTokenizer
+
+    tokenizer = from_spec(ckpt.read_config(resume_from)["tokenizer"], base_dir=resume_from)
+    context = ckpt.read_model_config(resume_from).context_length
+    if not isinstance(tokenizer, ChatTokenizer):
+        return tokenizer, context, range(0)
+    try:
+        started_with_them = isinstance(base_tokenizer(config), ChatTokenizer)
+    except CheckpointNotFoundError:
+        started_with_them = False
+    return tokenizer, context, range(0) if started_with_them else range(tokenizer.base.vocab_size,
+                                                                          tokenizer.vocab_size)
+
+
+def resolve_conversations(config, progress=None, resume_from=None) -> ConversationSet:
     """Read, check and render the conversations of `config.data` (see the module docstring)."""
     from ..chat import BUILTIN, chat_format, needs_chat_tokens, read_conversations
     from ..tokenizers.chat import ChatTokenizer
 
-    tokenizer = base = base_tokenizer(config)
-    if needs_chat_tokens(tokenizer, config.chat_template):
-        tokenizer = ChatTokenizer(tokenizer)
+    if resume_from is not None:
+        tokenizer, context, new_ids = _resumed_tokenizer(config, resume_from)
+    else:
+        tokenizer = base = base_tokenizer(config)
+        if needs_chat_tokens(tokenizer, config.chat_template):
+            tokenizer = ChatTokenizer(tokenizer)
+        context, new_ids = _context_length(config, tokenizer), range(base.vocab_size, tokenizer.vocab_size)
     fmt = chat_format(tokenizer, config.chat_template)
-    context = _context_length(config, tokenizer)
     data = ConversationSet(name=config.data, tokenizer=tokenizer, format=fmt, splits={"train": [], "val": []},
-                           new_ids=range(base.vocab_size, tokenizer.vocab_size))
-    builtin = config.data.strip().startswith(BUILTIN)
+                           new_ids=new_ids)
+    builtin = config.data.strip() == BUILTIN or config.data.strip().startswith(BUILTIN + ":")
     sources = [("train", "train"), ("val", "test")] if builtin else [(None, "train")]
     for split, read_split in sources:
         for index, (where, messages) in enumerate(read_conversations(config.data, read_split)):
             target = split or ("val" if index % VAL_EVERY == VAL_EVERY - 1 else "train")
-            rendered = fmt.render(messages)
+            try:
+                rendered = fmt.render(messages)
+            except UsageError as exc:
+                raise UsageError(f"{where}: {exc}") from None
             ids, trained = rendered.ids, rendered.trained
             if len(ids) > context + 1:
                 data.truncated += 1

@@ -104,8 +104,9 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        # Positions processed, over all ranks (pretraining: batch × context × grad_accum; sft: padded lengths).
-        self.tokens += positions * self.dist.world_size
+        # Positions processed, summed over the ranks (pretraining: batch × context × grad_accum; sft: padded
+        # lengths, which differ by rank — every rank must count the same, or their schedules would drift apart).
+        self.tokens += round(distributed.reduce_sum(positions, self.dist, self.device))
         self.last_lr = lr
         if debug is not None:
             self._log({"step": self.step, "debug": debug})
@@ -281,7 +282,7 @@ class Trainer:
             check_new_run_dir(run_dir)
         self.config, self.device = config, device
         self.emit = (progress or _ignore) if self.dist.is_main else _ignore
-        self.dataset = resolve_data(config, self.dist, self.emit)
+        self.dataset = resolve_data(config, self.dist, self.emit, resume_from)
         self.tokenizer = self.dataset.tokenizer
         accumulation = distributed.shared_accumulation(config.grad_accum, self.dist, resume_from is not None)
         if accumulation != config.grad_accum:
@@ -305,7 +306,7 @@ class Trainer:
         if initial_state is not None:
             self.model.load_state_dict(initial_state)
         self.lora_layers = attach_adapters(self.model, config, resume_from)  # --lora-rank > 0: lora.py
-        rows = train_new_rows(self.model, getattr(self.dataset, "new_ids", range(0))) if self.lora_layers else []
+        rows = train_new_rows(self.model, self.dataset, config) if self.lora_layers else []  # sft's new tokens
         self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, (config.beta1, config.beta2),
                                          device, kind=config.optimizer, muon_lr=config.muon_lr, undecayed=rows)
         self.sampler = training_sampler(config, self.dataset, self.model_config.context_length, self.dist)
