@@ -207,6 +207,10 @@ def test_an_exported_chat_model_renders_the_same_ids_in_transformers(chat_checkp
     ids = ids["input_ids"] if hasattr(ids, "keys") else ids
     assert list(ids) == fmt.prompt_ids(messages)
     assert reference.decode(fmt.render(TURNS).ids) == tokenizer.decode(fmt.render(TURNS).ids)
+    from transformers import GenerationConfig
+
+    stops = GenerationConfig.from_pretrained(str(tmp_path / "hf")).eos_token_id
+    assert set(fmt.stop_ids) == set(stops)                    # transformers' generate ends a reply where we do
 
 
 def test_eval_chat_on_a_lora_run_without_chat_tokens_and_with_a_long_reply_budget(tmp_path, gptscratch_home):

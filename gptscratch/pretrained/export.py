@@ -17,7 +17,9 @@ folding as an ordinary gptscratch checkpoint: `gptscratch pretrained merge`).
 
 Tokenizer: `AutoTokenizer.from_pretrained(out_dir)` works too. A checkpoint whose tokenizer came from files
 (hf-bpe: vocab.json + merges.txt; hf-json: tokenizer.json) gets them copied unchanged; tiktoken, byte and char
-tokenizers are written as a `tokenizer.json` that gives the same ids (gptscratch/pretrained/hf_tokenizer.py).
+tokenizers are written as a `tokenizer.json` that gives the same ids (gptscratch/pretrained/hf_tokenizer.py). A chat
+model (`train sft`) also gets its chat template, and `<|end|>` among generation_config's eos_token_id, so
+transformers' `generate` stops at the end of a reply as gptscratch does.
 """
 
 from __future__ import annotations
@@ -126,6 +128,9 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
             except TokenizerError as exc:  # e.g. an encoding whose file is not cached offline: export the model
                 skipped = str(exc)
         fields, generation = hf_config(arch, config, saved, dtype, spec.get("eot_id"))
+        if spec.get("name") == "chat" and "<|end|>" in spec.get("special", ()):  # a reply ends at <|end|> too
+            end = spec["base"]["vocab_size"] + spec["special"].index("<|end|>")
+            generation["eos_token_id"] = [end, generation["eos_token_id"]]
         (tmp / "config.json").write_text(json.dumps(fields, indent=2) + "\n")
         (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
         if out.exists():
