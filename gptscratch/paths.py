@@ -7,6 +7,7 @@ Everything lives under one root so that a single environment variable relocates 
     data_root()         cache_root()/data        prepared token datasets
     runs_root()         cache_root()/runs        training runs (checkpoints, logs)
     pretrained_root()   cache_root()/pretrained  imported pretrained weights
+    tokenizers_root()   cache_root()/tokenizers  tokenizers trained by `gptscratch data train-tokenizer`
 
 These functions create nothing; code that writes is responsible for `mkdir(parents=True)`.
 """
@@ -43,6 +44,11 @@ def runs_root() -> Path:
 def pretrained_root() -> Path:
     """Directory holding imported pretrained weights."""
     return cache_root() / "pretrained"
+
+
+def tokenizers_root() -> Path:
+    """Directory holding trained tokenizers."""
+    return cache_root() / "tokenizers"
 
 
 def check_png_destination(path, flag: str) -> Path:

@@ -13,8 +13,8 @@ from gptscratch.errors import TokenizerError
 from gptscratch.generation.engine import generate_ids
 from gptscratch.generation.sampling import SamplingConfig
 from gptscratch.pretrained.export import export_hf
-from gptscratch.pretrained.hf_tokenizer import _recover_merge
 from gptscratch.tokenizers import get_tokenizer
+from gptscratch.tokenizers.bpe import recover_merge
 from helpers import build_tiny_model
 
 # Text where the three tokenizers are easy to get wrong: digit runs longer than three (cl100k splits them
@@ -75,13 +75,13 @@ def test_every_multi_byte_token_gets_back_the_merge_tiktoken_makes_last():
     ranks = {bytes([b]): b for b in range(256)}
     for rank, piece in enumerate([b"ab", b"abc", b"bc", b"abcd", b"cd"], start=256):
         ranks[piece] = rank
-    assert _recover_merge(ranks, b"abc") == (b"ab", b"c")
+    assert recover_merge(ranks, b"abc") == (b"ab", b"c")
     # "abcd" (rank 259) comes from "abc" + "d": "ab" is merged first, then "abc" beats "cd"
-    assert _recover_merge(ranks, b"abcd") == (b"abc", b"d")
-    assert _recover_merge({**ranks, b"xyz": 300}, b"xyz") is None  # never built by merging: whole pieces only
+    assert recover_merge(ranks, b"abcd") == (b"abc", b"d")
+    assert recover_merge({**ranks, b"xyz": 300}, b"xyz") is None  # never built by merging: whole pieces only
     # a token ranked below one of its parts (not BPE-trained order) still gets the pair tiktoken joins
     odd = {bytes([b]): b for b in range(256)} | {b"ab": 256, b"abcd": 257, b"cd": 258}
-    assert _recover_merge(odd, b"abcd") == (b"ab", b"cd")
+    assert recover_merge(odd, b"abcd") == (b"ab", b"cd")
 
 
 @pytest.mark.parametrize("encoding_name", ["r50k_base", "o200k_base"])

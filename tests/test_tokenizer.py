@@ -134,7 +134,8 @@ def test_every_offered_name_builds_and_help_lists_aliases():
     """TOKENIZER_NAMES is what --tokenizer and guided mode offer: each must resolve to itself."""
     assert TOKENIZER_NAMES == ("byte", "char", "cl100k_base", "r50k_base", "p50k_base", "o200k_base")
     assert all(canonical_name(name) == name for name in TOKENIZER_NAMES)
-    assert describe_names() == "byte, char, cl100k_base, r50k_base (gpt2), p50k_base, o200k_base"
+    assert describe_names() == ("byte, char, cl100k_base, r50k_base (gpt2), p50k_base, o200k_base or the name of a "
+                                "tokenizer trained with `gptscratch data train-tokenizer`")
     with pytest.raises(UsageError, match=r"choose one of: byte, char, .*r50k_base \(gpt2\)"):
         canonical_name("gpt5")
 

@@ -188,6 +188,8 @@ def _main(argv: list[str] | None) -> None:
         # exit code, but usage errors come back to us, so they get our one-line form (no command returns
         # a value, so what main() returns is an exit code or None).
         code = command.main(args=args, prog_name="gptscratch", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into a returned 130 without a word: say what happened
+            print_error("interrupted")
         sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
     except SystemExit as done:
         # rich and typer answer a broken stdout (`gptscratch ... | head`) themselves with exit 1; like the

@@ -6,6 +6,8 @@
     gptscratch data prepare hf:roneneldan/TinyStories --tokens 50M
     gptscratch data download --tokens 1B                 # FineWeb-Edu sample-10BT, for offline training
     gptscratch data prepare task:digit-ops
+    gptscratch data train-tokenizer builtin --vocab-size 2048 --name docs2k   # then --tokenizer docs2k
+    gptscratch data tokenizer-report builtin -t byte -t docs2k -t cl100k_base
     gptscratch data list --json ; data info NAME ; data rm NAME ; data path
 
 Thin layer: parse options, call gptscratch.data, render the result (tables or one line of
@@ -19,6 +21,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from gptscratch.cli.data_tokenizers import tokenizer_report_command, train_tokenizer_command
 from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table, warn
 from gptscratch.tokenizers import describe_names
 
@@ -28,7 +31,7 @@ SOURCE_HELP = ("'builtin' (Python's reference docs, no download), a text file, f
                ".parquet/.csv files, fineweb-edu[:CONFIG], hf:ORG/NAME[:CONFIG], or task:counting / task:digit-ops.")
 
 app = typer.Typer(
-    help="Prepare text as tokenized train/val shards; list, inspect and remove prepared datasets.",
+    help="Prepare text as tokenized train/val shards, train tokenizers; list, inspect and remove them.",
     no_args_is_help=True,
 )
 
@@ -130,9 +133,28 @@ def download_command(
                         False, shard_tokens, tokens, "text", "train", json_output)
 
 
+app.command("train-tokenizer")(train_tokenizer_command)
+app.command("tokenizer-report")(tokenizer_report_command)
+
+
+def _trained_tokenizers() -> list[dict[str, Any]]:
+    from gptscratch.errors import GptScratchError
+    from gptscratch.tokenizers import TrainedTokenizer, trained_folder, trained_names
+
+    summaries = []
+    for name in trained_names():
+        try:
+            summaries.append(TrainedTokenizer(trained_folder(name)).summary())
+        except GptScratchError as error:
+            warn(f"tokenizer {name} is broken: {error}")
+    return summaries
+
+
 @app.command("list")
 def list_command(json_output: JsonOption = False) -> None:
-    """List prepared datasets: name, source, tokenizer, token counts, size on disk, path."""
+    """List prepared datasets (name, source, tokenizer, token counts, size, path), then trained tokenizers.
+
+    With --json: one list, each entry with "type": "dataset" or "tokenizer"."""
     from gptscratch import paths
     from gptscratch.data import list_datasets
 
@@ -140,12 +162,19 @@ def list_command(json_output: JsonOption = False) -> None:
     summaries = [dataset.summary() for dataset in list_datasets(broken=broken)]
     for folder, error in broken:  # one damaged dataset must not hide the others: say so on stderr, list the rest
         warn(f"dataset {folder.name} is broken: {error}")
+    tokenizers = _trained_tokenizers()
     if json_output:
-        print_json(summaries)
-    elif not summaries:
+        print_json([{"type": "dataset", **s} for s in summaries] + [{"type": "tokenizer", **t} for t in tokenizers])
+        return
+    if not summaries:
         log(f"no datasets in {paths.data_root()}; create one with `gptscratch data prepare builtin`")
     else:
         show(table(None, _COLUMNS, _rows(summaries)))
+    if tokenizers:
+        show(table("trained tokenizers", ["name", "vocab", "pattern", "trainer", "trained on", "size", "path"],
+                   [[t["name"], format_number(t["vocab_size"]), t["pattern"], t["trainer"],
+                     f"{t['source']} ({_human_bytes(t['trained_bytes'] or 0)})", _human_bytes(t["size_bytes"]),
+                     t["path"]] for t in tokenizers]))
 
 
 @app.command("info")
@@ -177,13 +206,22 @@ def info_command(
 
 @app.command("rm")
 def rm_command(
-    name: Annotated[str, typer.Argument(help="A prepared dataset's name or folder.")],
+    name: Annotated[str, typer.Argument(help="A prepared dataset's name or folder, or a trained tokenizer's name.")],
+    tokenizer: Annotated[bool, typer.Option("--tokenizer", help="Remove the trained tokenizer of that name (when a "
+                                                                "dataset has the same name).")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Delete a prepared dataset (its shards and manifest)."""
-    from gptscratch.data import remove_dataset
+    """Delete a prepared dataset (its shards and manifest) or a trained tokenizer.
 
-    folder = remove_dataset(name)
+    Datasets and checkpoints made with a tokenizer keep their own copy of it."""
+    from gptscratch.data import remove_dataset
+    from gptscratch.data.dataset import find_dataset_folder
+    from gptscratch.tokenizers import trained
+
+    if tokenizer or (find_dataset_folder(name) is None and trained.trained_folder(name) is not None):
+        folder = trained.remove(name)
+    else:
+        folder = remove_dataset(name)
     if json_output:
         print_json({"removed": str(folder)})
     else:

@@ -69,7 +69,7 @@ class Dataset:
     def tokenizer(self):
         from gptscratch.tokenizers import from_spec
 
-        return from_spec(self.manifest["tokenizer"])
+        return from_spec(self.manifest["tokenizer"], base_dir=self.path)
 
     @property
     def tokenizer_name(self) -> str:

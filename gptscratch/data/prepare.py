@@ -47,6 +47,7 @@ from gptscratch.data.sources import parse_source
 from gptscratch.data.splits import VAL_FRACTION, document_split, empty_split_fallback, split_rule
 from gptscratch.errors import DataError, UsageError
 from gptscratch.tokenizers import Tokenizer, canonical_name, from_spec
+from gptscratch.tokenizers.files import bundle_files
 
 DEFAULT_DATA_TOKENIZER = "byte"  # local text: tiny vocabulary, by far the fastest to train on a CPU
 Progress = Callable[[dict], None]
@@ -167,7 +168,26 @@ def _reusable_manifest(target: Path, src, tokenizer_name: str, overwrite: bool, 
         emit({"message": f"{target.name}: the source changed since it was prepared; preparing it again"})
         set_aside(target)
         return None
+    if not same_tokenizer(manifest, tokenizer_name):
+        emit({"message": f"{target.name}: tokenizer {tokenizer_name} was trained again since; preparing it again"})
+        set_aside(target)
+        return None
     return manifest
+
+
+def same_tokenizer(manifest: dict, tokenizer_name: str) -> bool:
+    """Was the dataset made with the tokenizer `tokenizer_name` is now? Names are fixed for built-in tokenizers;
+    a trained one can be trained again under its name (--overwrite), which changes its digest."""
+    from gptscratch.tokenizers import trained_folder
+
+    spec = manifest.get("tokenizer") or {}
+    if spec.get("name") != tokenizer_name:
+        return False
+    if spec.get("kind") != "bpe" or trained_folder(tokenizer_name) is None:
+        return True
+    from gptscratch.tokenizers import TrainedTokenizer
+
+    return spec.get("digest") == TrainedTokenizer.named(tokenizer_name).meta["sha256"]
 
 
 def _new_manifest(target: Path, name: str, src, tokenizer_name: str, shard_tokens: int, emit: Progress) -> dict:
@@ -176,6 +196,7 @@ def _new_manifest(target: Path, name: str, src, tokenizer_name: str, shard_token
         emit({"message": "building the char vocabulary (first pass over the text)"})
     tok = src.make_tokenizer(tokenizer_name)
     rule, overrides = split_rule(src)
+    spec = bundle_files(tok.spec(), target)  # a tokenizer made of files travels inside the dataset
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -184,7 +205,7 @@ def _new_manifest(target: Path, name: str, src, tokenizer_name: str, shard_token
         "source_kind": src.kind,
         "source_options": src.options,
         "source_fingerprint": src.fingerprint(),
-        "tokenizer": tok.spec(),
+        "tokenizer": spec,
         "dtype": token_dtype(tok.vocab_size).name,
         "shard_tokens": shard_tokens,
         "split_rule": rule,
@@ -204,7 +225,7 @@ def _build(target: Path, manifest: dict, src, tokens: int | None, emit: Progress
     root_existed = paths.data_root().exists()
     target.mkdir(parents=True, exist_ok=True)
     atomic_write_json(target / MANIFEST_NAME, manifest)
-    tok: Tokenizer = from_spec(manifest["tokenizer"])
+    tok: Tokenizer = from_spec(manifest["tokenizer"], base_dir=target)
     builder = ShardBuilder(target, manifest)
     overrides = manifest.get("split_overrides") or {}
     try:

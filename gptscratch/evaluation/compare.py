@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gptscratch.errors import UsageError
+from gptscratch.tokenizers.files import spec_identity
 
 
 def dataset_tokens(loaded, data: str | None, split: str, max_tokens: int | None):
@@ -24,7 +25,7 @@ def dataset_tokens(loaded, data: str | None, split: str, max_tokens: int | None)
     if not name:
         raise UsageError(f"{loaded.path} does not record its training data; pass --data NAME or --file PATH")
     dataset = open_dataset(name)
-    if dataset.tokenizer.spec() != loaded.tokenizer.spec():
+    if spec_identity(dataset.tokenizer.spec()) != spec_identity(loaded.tokenizer.spec()):
         raise UsageError(f"dataset {dataset.name!r} uses tokenizer {dataset.tokenizer_name} but {loaded.path} "
                          f"uses {loaded.tokenizer.name}; score a text file with --file PATH (bits per byte compare "
                          f"across tokenizers) or prepare the data with --tokenizer {loaded.tokenizer.name}")

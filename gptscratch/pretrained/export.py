@@ -70,7 +70,7 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
     from gptscratch.model import ModelConfig
     from gptscratch.model.lora import fold
     from gptscratch.tokenizers import from_spec
-    from gptscratch.tokenizers.files import is_file_spec, spec_files
+    from gptscratch.tokenizers.files import own_hf_files, spec_files
 
     from .architectures import export_architecture
     from .hf_tokenizer import write_hf_tokenizer
@@ -118,7 +118,7 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
             raise damaged_file_error(path / MODEL_FILE, exc) from None
         spec = saved["tokenizer"]
         tokenizer_written, skipped = False, None
-        if is_file_spec(spec):  # a model's own tokenizer files (hf-bpe, hf-json): copied unchanged
+        if own_hf_files(spec):  # a model's own tokenizer files (hf-bpe, hf-json): copied unchanged
             for file in spec_files(spec, path):
                 shutil.copyfile(file, tmp / file.name)
             tokenizer_written = True

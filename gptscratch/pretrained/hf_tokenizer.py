@@ -4,11 +4,13 @@
 here as plain JSON (no dependency is needed to write it; `transformers.AutoTokenizer` reads it). Every
 gptscratch tokenizer has an exact form in it:
 
-- tiktoken encodings (cl100k_base, r50k_base, p50k_base, o200k_base). tiktoken stores only *ranks*: byte
+- tiktoken encodings (cl100k_base, r50k_base, p50k_base, o200k_base) and tokenizers trained by gptscratch
+  (gptscratch/tokenizers/trained.py, run by tiktoken too). tiktoken stores only *ranks*: byte
   string → id, and encodes a word by repeatedly merging the adjacent pair whose concatenation has the lowest
   rank. `tokenizers` wants *merges*: ordered pairs (left, right), applied by the same lowest-first rule. A
   token's merge is the pair tiktoken joins last when it encodes that token's bytes on its own; we find it by
-  running that BPE (O(n²) in the token's length; cl100k_base's 100k tokens take about a second). Bytes are
+  running that BPE (`gptscratch.tokenizers.bpe.recover_merge`, O(n²) in the token's length; cl100k_base's 100k
+  tokens take about a second). Bytes are
   spelled with GPT-2's byte → printable-character table, the encoding's own regex splits words (`Split`
   pre-tokenizer), and `ignore_merges` makes a word that is already a token come out whole, as in tiktoken.
 - byte: the 256 byte values as single characters of that table, no merges; ids are the byte values.
@@ -34,25 +36,9 @@ from pathlib import Path
 from gptscratch.atomic import atomic_write_text
 from gptscratch.tokenizers import EOT_TEXT, ByteTokenizer, CharTokenizer, TiktokenTokenizer
 from gptscratch.tokenizers.chat import ChatTokenizer
-from gptscratch.tokenizers.files import is_file_spec
+from gptscratch.tokenizers.bpe import recover_merge
+from gptscratch.tokenizers.files import own_hf_files
 from gptscratch.tokenizers.hf_bpe import bytes_to_unicode
-
-
-def _recover_merge(ranks: dict[bytes, int], token: bytes) -> tuple[bytes, bytes] | None:
-    """The pair tiktoken's BPE joins last when it encodes `token` on its own, or None when BPE never builds it
-    (then only a whole pre-tokenized piece equal to it yields it, which `ignore_merges` covers)."""
-    parts = [bytes([b]) for b in token]
-    while len(parts) > 2:
-        best = None
-        for i in range(len(parts) - 1):
-            pair_rank = ranks.get(parts[i] + parts[i + 1])
-            if pair_rank is not None and (best is None or pair_rank < best[1]):
-                best = (i, pair_rank)
-        if best is None:
-            return None
-        i = best[0]
-        parts[i:i + 2] = [parts[i] + parts[i + 1]]
-    return parts[0], parts[1]
 
 
 def _added(content: str, token_id: int) -> dict:
@@ -87,7 +73,7 @@ def _tiktoken_parts(tokenizer: TiktokenTokenizer) -> tuple[dict, list[dict], dic
     vocab = {as_text(piece): token_id for piece, token_id in ranks.items()}
     merges = []
     for piece, token_id in sorted(ranks.items(), key=lambda item: item[1]):
-        if len(piece) > 1 and (merge := _recover_merge(ranks, piece)) is not None:
+        if len(piece) > 1 and (merge := recover_merge(ranks, piece)) is not None:
             merges.append(f"{as_text(merge[0])} {as_text(merge[1])}")  # spelled pieces never contain a space
     # The split regex is not public API in tiktoken; every Encoding has carried it as `_pat_str`. `tokenizers`
     # runs Oniguruma, where `{1,3}+` means "one or more runs of 1–3" rather than a possessive {1,3}: the
@@ -116,7 +102,7 @@ def tokenizer_json(tokenizer) -> dict | None:
                 document["added_tokens"].append(_added(content, token_id))
                 document["model"]["vocab"][content] = token_id
         return document
-    if isinstance(tokenizer, TiktokenTokenizer) and not is_file_spec(tokenizer.spec()):
+    if isinstance(tokenizer, TiktokenTokenizer) and not own_hf_files(tokenizer.spec()):
         parts, added, _ = _tiktoken_parts(tokenizer)
     elif isinstance(tokenizer, ByteTokenizer):
         vocab = {char: byte for byte, char in bytes_to_unicode().items()}

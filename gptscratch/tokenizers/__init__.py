@@ -10,11 +10,15 @@ One module per kind, all implementing `base.Tokenizer` (ids 0..vocab_size-1, one
     hf_json.py       "hf-json": a pretrained model's own tokenizer.json, run by Hugging Face `tokenizers`
     files.py         the two kinds made of files: their folder, and copying it into a checkpoint
     chat.py          "chat": any of the above plus the special tokens of gptscratch's chat template
+    bpe.py           byte-pair encoding by hand: training and encoding in plain Python (the readable version)
+    bpe_fast.py      the same training through rustbpe, for gigabytes
+    trained.py       "bpe": a tokenizer trained by `gptscratch data train-tokenizer`, by the name given to it
 
 This file is the registry: `get_tokenizer(name)` builds one from what a user types (`--tokenizer`: a name, or a
 model folder — tokenizer.json is preferred when the folder also has vocab.json + merges.txt), and
 `from_spec(spec)` rebuilds one from what a dataset manifest or a checkpoint recorded. `TOKENIZER_NAMES` is the
-single list of names the command line offers (its help and guided mode read it). Importing this package loads
+single list of built-in names the command line offers (its help and guided mode read it); the names of
+trained tokenizers (trained.py) are accepted wherever those are. Importing this package loads
 neither tiktoken nor `tokenizers`: encodings and files are loaded on first use.
 """
 
@@ -28,10 +32,11 @@ from gptscratch.errors import TokenizerError, UsageError
 from .base import EOT_TEXT, Tokenizer
 from .byte import ByteTokenizer
 from .char import CharTokenizer
-from .files import HF_BPE, HF_JSON
+from .files import HF_BPE, HF_JSON, TRAINED_BPE, TRAINED_FILES
 from .hf_bpe import HfBpeTokenizer, from_hf_spec, looks_like_hf_bpe
 from .hf_json import HfJsonTokenizer, from_json_spec, looks_like_hf_json
 from .tiktoken_bpe import TIKTOKEN_NAMES, TiktokenTokenizer
+from .trained import TrainedTokenizer, from_trained_spec, trained_folder, trained_names
 
 DEFAULT_TOKENIZER = "cl100k_base"
 # What `--tokenizer` accepts by name (besides ALIASES and a model folder: tokenizer.json, or vocab.json + merges.txt).
@@ -42,22 +47,28 @@ ALIASES = {"gpt2": "r50k_base"}  # same 50257-token vocabulary and ids
 def describe_names() -> str:
     """The names for help texts, aliases in parentheses: "byte, char, cl100k_base, r50k_base (gpt2), ..."."""
     aliases = {target: alias for alias, target in ALIASES.items()}
-    return ", ".join(f"{name} ({aliases[name]})" if name in aliases else name for name in TOKENIZER_NAMES)
+    return ", ".join(f"{name} ({aliases[name]})" if name in aliases else name for name in TOKENIZER_NAMES) + \
+        " or the name of a tokenizer trained with `gptscratch data train-tokenizer`"
 
 
 def canonical_name(name: str) -> str:
-    """Resolve aliases ("gpt2" -> "r50k_base"); unknown names raise UsageError listing the choices."""
+    """Resolve aliases ("gpt2" -> "r50k_base"); a trained tokenizer's name is its own; unknown names raise
+    UsageError listing the choices."""
     key = name.strip().lower()
     key = ALIASES.get(key, key)
-    if key not in TOKENIZER_NAMES:
-        raise UsageError(f"unknown tokenizer {name!r}; choose one of: {describe_names()}")
+    if key not in TOKENIZER_NAMES and trained_folder(key) is None:
+        trained = trained_names()
+        mine = f"; trained here: {', '.join(trained)}" if trained else ""
+        raise UsageError(f"unknown tokenizer {name!r}; choose one of: {describe_names()}{mine}")
     return key
 
 
 def from_folder(folder: str | os.PathLike) -> Tokenizer:
     """A model folder's own tokenizer: tokenizer.json (hf-json) when present, else vocab.json + merges.txt
-    (hf-bpe); UsageError when it holds neither."""
+    (hf-bpe); a trained BPE's folder (bpe.json); UsageError when it holds none of them."""
     folder = os.path.expanduser(str(folder))
+    if os.path.isfile(os.path.join(folder, TRAINED_FILES[1])):
+        return TrainedTokenizer(folder)
     if looks_like_hf_json(folder):
         return HfJsonTokenizer(folder)
     if looks_like_hf_bpe(folder):
@@ -68,7 +79,10 @@ def from_folder(folder: str | os.PathLike) -> Tokenizer:
 
 def get_tokenizer(name: str = DEFAULT_TOKENIZER, texts: Iterable[str] | None = None) -> Tokenizer:
     """Build a tokenizer by name (or from a model folder, see `from_folder`); "char" needs `texts`."""
-    if name.strip().lower() not in (*TOKENIZER_NAMES, *ALIASES) and os.path.isdir(os.path.expanduser(name)):
+    key = name.strip().lower()
+    if key not in (*TOKENIZER_NAMES, *ALIASES) and trained_folder(key) is not None:
+        return TrainedTokenizer.named(key)
+    if key not in (*TOKENIZER_NAMES, *ALIASES) and os.path.isdir(os.path.expanduser(name)):
         return from_folder(name)
     if name in (HF_BPE, HF_JSON):
         raise UsageError(f"an {name} tokenizer is made of files: pass its folder (tokenizer.json, or vocab.json + "
@@ -90,8 +104,10 @@ def from_spec(spec: dict, base_dir: str | os.PathLike | None = None) -> Tokenize
     """
     if not isinstance(spec, dict) or "name" not in spec:
         raise TokenizerError(f"invalid tokenizer spec {spec!r}; it must be a dict with a 'name' (re-prepare the data)")
-    if spec["name"] == HF_BPE:
-        tokenizer: Tokenizer = from_hf_spec(spec, base_dir)
+    if spec.get("kind") == TRAINED_BPE:
+        tokenizer: Tokenizer = from_trained_spec(spec, base_dir)
+    elif spec["name"] == HF_BPE:
+        tokenizer = from_hf_spec(spec, base_dir)
     elif spec["name"] == HF_JSON:
         tokenizer = from_json_spec(spec, base_dir)
     elif spec["name"] == "chat":
@@ -112,5 +128,5 @@ def from_spec(spec: dict, base_dir: str | os.PathLike | None = None) -> Tokenize
 
 
 __all__ = ["ALIASES", "DEFAULT_TOKENIZER", "EOT_TEXT", "TOKENIZER_NAMES", "ByteTokenizer", "CharTokenizer",
-           "HfBpeTokenizer", "HfJsonTokenizer", "TiktokenTokenizer", "Tokenizer", "canonical_name",
+           "HfBpeTokenizer", "HfJsonTokenizer", "TiktokenTokenizer", "Tokenizer", "TrainedTokenizer", "canonical_name",
            "describe_names", "from_folder", "from_spec", "get_tokenizer"]

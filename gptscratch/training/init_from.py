@@ -19,7 +19,9 @@ _PROBE = "The quick brown fox — 3.14 ünïcödé\n\tcode: x = f(y) # comment"
 
 
 def same_tokenizer(a, b) -> bool:
-    if a.spec() == b.spec():
+    from ..tokenizers.files import spec_identity
+
+    if spec_identity(a.spec()) == spec_identity(b.spec()):
         return True
     if a.vocab_size != b.vocab_size:
         return False
@@ -35,9 +37,14 @@ def checkpoint_tokenizer_name(init_from: str) -> str | None:
     from .. import checkpoint as ckpt
 
     try:
-        return ckpt.tokenizer_reference(init_from)
+        reference = ckpt.tokenizer_reference(init_from)
     except Exception:  # noqa: BLE001 - the real load reports problems properly
         return None
+    from ..tokenizers import trained
+
+    if trained.is_trained_folder(reference):  # a trained BPE is used by its name: back into the cache if gone
+        return trained.restore(reference)
+    return reference
 
 
 def load_initial_weights(init_from: str, data_tokenizer, model_overrides: dict, device: str):
