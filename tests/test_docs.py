@@ -145,7 +145,7 @@ def test_relative_links_point_at_existing_files():
     assert not broken, "broken links:\n" + "\n".join(broken)
 
 
-LESSON_PAGES = sorted(LESSONS.glob("[0-9][0-9]-*.md"))
+LESSON_PAGES = sorted(LESSONS.glob("[0-9][0-9]*-*.md"))  # 01-..., 01b-..., 02-...
 REQUIRED_SECTIONS = ("## The idea", "## The formula", "## The shapes", "## The picture", "## In the code",
                      "## Experiment", "### What you should see")
 
@@ -161,7 +161,7 @@ def test_lesson_has_every_part(lesson):
 
 
 def test_learning_path_covers_the_curriculum():
-    assert len(LESSON_PAGES) == 15
+    assert len(LESSON_PAGES) == 16
     index = (LESSONS / "index.md").read_text(encoding="utf-8")
     for lesson in LESSON_PAGES:
         assert f"({lesson.name})" in index, f"lessons/index.md does not link {lesson.name}"
@@ -284,8 +284,8 @@ def test_built_pages_load_mermaid_from_the_site_itself(built_site):
         assert local.is_file() and local.is_relative_to(built_site.resolve()), f"{where}: {script.group(1)} missing"
         assert hashlib.sha256(local.read_bytes()).hexdigest() == _mermaid_hook().SHA256
     lessons = {p.parts[1] for p in diagram_pages if p.parts[0] == "lessons"}
-    expected = {p.stem for p in (DOCS / "lessons").glob("[0-9][0-9]-*.md")}
-    assert lessons == expected and len(expected) == 15, f"every lesson has a diagram; pages with one: {diagram_pages}"
+    expected = {p.stem for p in (DOCS / "lessons").glob("[0-9][0-9]*-*.md")}
+    assert lessons == expected and len(expected) == 16, f"every lesson has a diagram; pages with one: {diagram_pages}"
 
 
 def _chromium() -> str | None:

@@ -31,7 +31,7 @@ from rich.text import Text
 
 from gptscratch.cli.settings import SETTINGS
 from gptscratch.model.config import SIZES
-from gptscratch.tokenizers import TOKENIZER_NAMES
+from gptscratch.tokenizers import TOKENIZER_NAMES, trained_names
 
 # Menu order (the learning order); registered commands not listed here follow, alphabetically.
 MENU_ORDER = ("train", "generate", "eval", "evaluate", "interpret", "data", "pretrained")
@@ -109,7 +109,7 @@ def train_flow(command, q: Questions) -> list[str]:
         if budget.strip():
             args += ["--max-time", budget.strip()]
     else:
-        tokenizer = q.ask(f"Tokenizer ({', '.join(TOKENIZER_NAMES)})", "byte")
+        tokenizer = q.ask(f"Tokenizer ({', '.join([*TOKENIZER_NAMES, *trained_names()])})", "byte")
         size = Prompt.ask("Model size", choices=list(SIZES), default="mini", console=q.console)
         budget = q.ask("Time budget (e.g. 90s, 5m)", "5m")
         args = ["train", "--data", data, "--tokenizer", tokenizer, "--size", size, "--max-time", budget]
