@@ -131,6 +131,16 @@ def test_any_unicode_text_round_trips_and_both_encoders_agree(mixed, text):
     assert all(0 <= i < tokenizer.vocab_size - 1 for i in ids)  # ordinary text never yields <|endoftext|>
 
 
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(st.characters(exclude_categories=())))  # lone surrogates included
+def test_text_with_lone_surrogates_encodes_as_its_repaired_form(mixed, text):
+    tokenizer, merges = mixed
+    repaired = bpe.valid_unicode(text)
+    repaired.encode("utf-8")  # valid now
+    assert tokenizer.encode(text) == tokenizer.encode(repaired) == bpe.encode(text, merges, "gpt4")
+    assert tokenizer.decode(tokenizer.encode(text)) == repaired
+
+
 def test_lone_surrogates_become_the_replacement_character_as_in_tiktoken(mixed):
     tokenizer, merges = mixed
     cl100k = get_tokenizer("cl100k_base")

@@ -104,25 +104,49 @@ def test_a_chat_tokenizer_over_a_trained_one_exports_the_chat_tokens(tmp_path):
     assert hf.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"] == ours
 
 
-def test_training_again_under_the_same_name_prepares_the_data_again(tmp_path):
-    from gptscratch.data import resolve_dataset
+def test_a_dataset_of_an_earlier_tokenizer_of_that_name_is_refused_until_overwritten():
+    from gptscratch.data import prepare, resolve_dataset
+    from gptscratch.data.prepare import StaleTokenizerError
 
     train_tokenizer("builtin", 400, name="tok")
     first = resolve_dataset("builtin", tokenizer="tok")
     train_tokenizer("builtin", 1200, name="tok", overwrite=True)
-    second = resolve_dataset("builtin", tokenizer="tok")
-    assert first.name == second.name == "builtin-tok"
-    assert second.manifest["tokenizer"]["vocab_size"] == 1200
+    with pytest.raises(StaleTokenizerError, match=r"earlier tokenizer 'tok'.*--tokenizer tok --overwrite"):
+        resolve_dataset("builtin", tokenizer="tok")
+    assert first.tokenizer.vocab_size == 400  # untouched: its own copy of the earlier tokenizer
+    second = prepare("builtin", "tok", overwrite=True)
+    assert second.name == "builtin-tok" and second.tokenizer.vocab_size == 1200 == get_tokenizer("tok").vocab_size
     assert second.info()["train_tokens"] < first.info()["train_tokens"]
-    assert second.tokenizer.vocab_size == 1200 == get_tokenizer("tok").vocab_size
+    assert resolve_dataset("builtin", tokenizer="tok").manifest["tokenizer"]["digest"] == \
+        get_tokenizer("tok").spec()["digest"]
 
 
-def test_special_tokens_come_after_the_merges_and_stay_text_in_encode():
-    tok = train_tokenizer("builtin", 400, name="chatty", special_tokens=["<|user|>", "<|end|>", "<|user|>"])
-    assert tok.vocab_size == 400 and tok.eot_id == 397
-    assert tok.special_tokens() == {"<|user|>": 398, "<|end|>": 399}
-    assert 398 not in tok.encode("<|user|>hi")
-    assert tok.encode_with_specials("<|user|>hi<|end|>") == [398, *tok.encode("hi"), 399]
+def test_a_resumed_run_keeps_its_tokens_after_its_tokenizer_is_trained_again(run_cli, tmp_path):
+    train_tokenizer("builtin", 500, name="docs")
+    run = tmp_path / "run"
+    first = run_cli("train", "--data", "builtin", "--tokenizer", "docs", *TINY, "--out", str(run))
+    assert first.returncode == 0, first.stderr
+    train_tokenizer("builtin", 500, name="docs", pattern="gpt2", overwrite=True)  # same size, other ids
+    fresh = run_cli("train", "--data", "builtin", "--tokenizer", "docs", *TINY, "--out", str(tmp_path / "new"))
+    assert fresh.returncode == 2 and "--overwrite" in fresh.stderr
+    resumed = run_cli("train", "--resume", str(run), "--max-steps", "3")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run / "latest" / "trainer_state.json").read_text())["step"] == 3
+
+
+def test_a_checkpoints_tokenizer_comes_back_under_another_name_when_its_own_is_taken(tmp_path):
+    import shutil
+
+    from gptscratch.tokenizers import trained
+
+    old = train_tokenizer("builtin", 400, name="docs")
+    copy = tmp_path / "ckpt-tokenizer"
+    shutil.copytree(old.folder, copy)
+    assert trained.restore(copy) == "docs"  # the very same one is there
+    train_tokenizer("builtin", 450, name="docs", overwrite=True)
+    name = trained.restore(copy)
+    assert name == f"docs-{old.meta['digest'][:8]}" and get_tokenizer(name).spec()["digest"] == old.meta["digest"]
+    assert get_tokenizer("docs").vocab_size == 450 and trained.restore(copy) == name
 
 
 def test_tokenizer_report_compares_compression(run_cli):
@@ -145,7 +169,7 @@ def test_tokenizer_report_compares_compression(run_cli):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["builtin", "--vocab-size", "200"], "below the base vocabulary"),
-    (["builtin", "--vocab-size", "257", "--special-tokens", "<|user|>"], "below the base vocabulary"),
+    (["builtin", "--vocab-size", "257", "--special-tokens", "<|sep|>"], "below the base vocabulary"),
     (["builtin", "--vocab-size", "500", "--name", "byte"], "taken by a built-in tokenizer"),
     (["builtin", "--vocab-size", "500", "--name", "My Tok"], "is not allowed"),
     (["builtin", "--vocab-size", "500", "--pattern", "gpt5"], "unknown split pattern"),

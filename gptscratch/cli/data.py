@@ -222,6 +222,8 @@ def rm_command(
         folder = trained.remove(name)
     else:
         folder = remove_dataset(name)
+        if trained.trained_folder(name) is not None:
+            log(f"a trained tokenizer named {name} remains; remove it with `gptscratch data rm {name} --tokenizer`")
     if json_output:
         print_json({"removed": str(folder)})
     else:

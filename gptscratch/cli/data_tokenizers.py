@@ -1,7 +1,7 @@
 """`gptscratch data train-tokenizer` and `data tokenizer-report`: train a BPE, compare tokenizers.
 
     gptscratch data train-tokenizer builtin --vocab-size 2048 --name docs2k
-    gptscratch data train-tokenizer corpus.jsonl --vocab-size 32768 --special-tokens '<|user|>'
+    gptscratch data train-tokenizer corpus.jsonl --vocab-size 32768 --special-tokens '<|sep|>'
     gptscratch data prepare builtin --tokenizer docs2k
     gptscratch data tokenizer-report builtin --tokenizer byte --tokenizer docs2k --tokenizer cl100k_base
 
@@ -31,7 +31,7 @@ def _max_bytes(text: Optional[str]) -> Optional[int]:  # noqa: UP007
     from gptscratch.errors import UsageError
     from gptscratch.training.config import parse_count
 
-    if not text:
+    if text is None:
         return None
     try:
         return parse_count(re.sub(r"(?i)([kmgt])b$", r"\1", text.strip()))
@@ -102,7 +102,7 @@ def tokenizer_report_command(
         print_json(report)
         return
     rows: list[list[Any]] = [
-        [r["tokenizer"], r["vocab_size"], r["tokens"], r["bytes_per_token"], r["tokens_per_word"], r["ratio_to_first"],
+        [r["tokenizer"], format_number(r["vocab_size"]), format_number(r["tokens"]), r["bytes_per_token"], r["tokens_per_word"], r["ratio_to_first"],
          f"{100 * r['vocab_used']:.1f}%", _longest(r["longest_tokens"])] for r in report["tokenizers"]]
     title = f"{report['source']}: {report['bytes']:,} bytes, {report['words']:,} words, {report['documents']:,} documents"
     show(table(title, ["tokenizer", "vocab", "tokens", "bytes/token", "tokens/word", "vs first", "vocab used",

@@ -62,6 +62,7 @@ def collect_info() -> dict[str, Any]:
             "data": str(paths.data_root()),
             "runs": str(paths.runs_root()),
             "pretrained": str(paths.pretrained_root()),
+            "tokenizers": str(paths.tokenizers_root()),
         },
         "accel": _accel_state(),
     }

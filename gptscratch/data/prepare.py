@@ -26,6 +26,7 @@ existing name needs overwrite=True.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -168,14 +169,24 @@ def _reusable_manifest(target: Path, src, tokenizer_name: str, overwrite: bool, 
         emit({"message": f"{target.name}: the source changed since it was prepared; preparing it again"})
         set_aside(target)
         return None
-    if not same_tokenizer(manifest, tokenizer_name):
-        emit({"message": f"{target.name}: tokenizer {tokenizer_name} was trained again since; preparing it again"})
-        set_aside(target)
-        return None
+    if not tokenizer_unchanged(manifest, tokenizer_name):
+        # Runs trained on these tokens may still need them (`train --resume`): replace them only when asked to.
+        raise StaleTokenizerError(
+            f"dataset {target.name!r} holds tokens of an earlier tokenizer {tokenizer_name!r} (trained again since); "
+            f"re-tokenize it with `gptscratch data prepare {shlex.quote(src.canonical)} --tokenizer {tokenizer_name} "
+            "--overwrite`, or prepare it under another --name", target)
     return manifest
 
 
-def same_tokenizer(manifest: dict, tokenizer_name: str) -> bool:
+class StaleTokenizerError(UsageError):
+    """A prepared dataset was made by an earlier tokenizer of the same name; `folder` is that dataset."""
+
+    def __init__(self, message: str, folder: Path):
+        super().__init__(message)
+        self.folder = folder
+
+
+def tokenizer_unchanged(manifest: dict, tokenizer_name: str) -> bool:
     """Was the dataset made with the tokenizer `tokenizer_name` is now? Names are fixed for built-in tokenizers;
     a trained one can be trained again under its name (--overwrite), which changes its digest."""
     from gptscratch.tokenizers import trained_folder
@@ -187,7 +198,7 @@ def same_tokenizer(manifest: dict, tokenizer_name: str) -> bool:
         return True
     from gptscratch.tokenizers import TrainedTokenizer
 
-    return spec.get("digest") == TrainedTokenizer.named(tokenizer_name).meta["sha256"]
+    return spec.get("digest") == TrainedTokenizer.named(tokenizer_name).meta["digest"]
 
 
 def _new_manifest(target: Path, name: str, src, tokenizer_name: str, shard_tokens: int, emit: Progress) -> dict:

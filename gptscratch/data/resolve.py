@@ -24,7 +24,7 @@ import shlex
 
 from gptscratch import paths
 from gptscratch.data.dataset import Dataset, find_dataset_folder, open_dataset, read_manifest
-from gptscratch.data.prepare import Progress, prepare, same_tokenizer
+from gptscratch.data.prepare import Progress, prepare, tokenizer_unchanged
 from gptscratch.data.shards import MANIFEST_NAME, SPLITS
 from gptscratch.data.sources import parse_source
 from gptscratch.data.sources.files import BUILTIN, canonical_source, is_glob
@@ -62,7 +62,7 @@ def resolve_dataset(data: str, tokenizer: str | None = None, progress: Progress 
             manifest = read_manifest(existing)
         except DataError:
             manifest = {}
-        same = (manifest.get("source") == source.canonical and same_tokenizer(manifest, tokenizer_name)
+        same = (manifest.get("source") == source.canonical and tokenizer_unchanged(manifest, tokenizer_name)
                 and manifest.get("source_fingerprint") == source.fingerprint())
         if same and _ready(manifest):
             return open_dataset(str(existing))

@@ -30,18 +30,29 @@ TRAINERS = ("fast", "python")
 
 
 def special_token_list(extra: Sequence[str] = ()) -> list[str]:
-    """"<|endoftext|>" then the user's special tokens, each once; UsageError for an empty one."""
+    """"<|endoftext|>" then the user's special tokens, each once; UsageError for an empty one, a single byte
+    (every byte is already a token) and the chat tokens (`train sft` adds those itself)."""
+    from gptscratch.tokenizers.chat import CHAT_TOKENS
+
     tokens = [EOT_TEXT]
     for token in extra:
         if not token or not token.strip():
-            raise UsageError("a special token cannot be empty or blank; pass e.g. --special-tokens '<|user|>'")
+            raise UsageError("a special token cannot be empty or blank; pass e.g. --special-tokens '<|sep|>'")
+        if len(token.encode("utf-8")) == 1:
+            raise UsageError(f"special token {token!r} is a single byte, which is already an ordinary token; choose "
+                             "a string that does not occur in the text, e.g. '<|sep|>'")
+        if token in CHAT_TOKENS:
+            raise UsageError(f"{token} is one of the chat tokens `gptscratch train sft` adds itself; leave it out "
+                             f"of --special-tokens")
         if token not in tokens:
             tokens.append(token)
     return tokens
 
 
 def default_name(source: str, vocab_size: int) -> str:
-    return f"{parse_source(source).stem.lower()}-bpe{vocab_size}"
+    """"<source stem>-bpe<vocab size>", the stem cut so that the name stays within the 64 characters allowed."""
+    suffix = f"-bpe{vocab_size}"
+    return parse_source(source).stem.lower()[:64 - len(suffix)].rstrip("._-") + suffix
 
 
 def train_tokenizer(source: str, vocab_size: int, name: str | None = None, pattern: str = "gpt4",
@@ -84,6 +95,8 @@ def train_tokenizer(source: str, vocab_size: int, name: str | None = None, patte
     started = time.monotonic()
     emit({"message": f"training a {vocab_size:,}-token BPE on {src.canonical} ({trainer} trainer, "
                      f"{pattern} split)"})
+    if src.kind == "hub" and max_bytes is None:
+        emit({"message": f"reading all of {src.canonical}; pass --max-bytes (e.g. 2G) to stop earlier"})
     if trainer == "fast":
         from gptscratch.tokenizers.bpe_fast import train_fast
 
@@ -101,6 +114,11 @@ def train_tokenizer(source: str, vocab_size: int, name: str | None = None, patte
         most = smallest + len(merged)
         raise UsageError(f"{src.canonical} supports at most {most:,} tokens with the {pattern} split (every chunk of "
                          f"it is then a single token); pass --vocab-size {most} or less, or train on more text")
+    learned = set(merged)
+    clashes = [token for token in specials if token.encode("utf-8") in learned]
+    if clashes:  # it would be both text and a special token: Hugging Face's export could not tell them apart
+        raise UsageError(f"special token {clashes[0]!r} is also a token learned from the text; choose a string that "
+                         "does not occur in it, e.g. '<|sep|>'")
     info = {"trainer": "rustbpe" if trainer == "fast" else "python", "source": src.canonical,
             "source_bytes": read["bytes"], "documents": read["documents"], "seconds": round(seconds, 3),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "gptscratch_version": __version__}

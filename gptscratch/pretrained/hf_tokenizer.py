@@ -75,10 +75,12 @@ def _tiktoken_parts(tokenizer: TiktokenTokenizer) -> tuple[dict, list[dict], dic
     for piece, token_id in sorted(ranks.items(), key=lambda item: item[1]):
         if len(piece) > 1 and (merge := recover_merge(ranks, piece)) is not None:
             merges.append(f"{as_text(merge[0])} {as_text(merge[1])}")  # spelled pieces never contain a space
-    # The split regex is not public API in tiktoken; every Encoding has carried it as `_pat_str`. `tokenizers`
+    # The split regex is not public API in tiktoken; every Encoding has carried it as `_pat_str` (a tokenizer trained
+    # here records its own, gptscratch/tokenizers/trained.py). `tokenizers`
     # runs Oniguruma, where `{1,3}+` means "one or more runs of 1–3" rather than a possessive {1,3}: the
     # plain {1,3} matches the same pieces here (nothing after it in the branch can make it backtrack).
-    pattern = re.sub(r"(\{\d+(?:,\d*)?\})\+", r"\1", encoding._pat_str)
+    regex = getattr(tokenizer, "pattern", None) or encoding._pat_str  # a trained BPE keeps its own
+    pattern = re.sub(r"(\{\d+(?:,\d*)?\})\+", r"\1", regex)
     pre_tokenizer = {"type": "Sequence", "pretokenizers": [
         {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False},
         _byte_level()]}

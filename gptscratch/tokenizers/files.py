@@ -52,8 +52,11 @@ def spec_identity(spec: dict) -> dict:
 
 
 def own_hf_files(spec: dict) -> bool:
-    """Does the tokenizer come with Hugging Face files of its own (a pretrained model's), to export unchanged?"""
-    return is_file_spec(spec) and not isinstance(spec.get("base"), dict) and spec_kind(spec) in (HF_BPE, HF_JSON)
+    """Does the tokenizer come with Hugging Face files of its own (a pretrained model's, also under a chat
+    tokenizer: a fine-tuned model keeps its model's template), to export unchanged? A trained BPE does not."""
+    if isinstance(spec, dict) and isinstance(spec.get("base"), dict):
+        return own_hf_files(spec["base"])
+    return is_file_spec(spec) and spec_kind(spec) in (HF_BPE, HF_JSON)
 
 
 def is_file_spec(spec: dict) -> bool:

@@ -54,8 +54,8 @@ def root() -> Path:
 def check_name(name: str) -> str:
     """`name` when it can name a trained tokenizer, else a UsageError saying which names can."""
     if not NAME_RULE.match(name or ""):
-        raise UsageError(f"tokenizer name {name!r} is not allowed; use lowercase letters, digits, '.', '_' and '-' "
-                         "(at most 64 characters, starting with a letter or digit)")
+        raise UsageError(f"tokenizer name {name!r} is not allowed; pass --name with lowercase letters, digits, '.', "
+                         "'_' and '-' (at most 64 characters, starting with a letter or digit)")
     if name in RESERVED:
         raise UsageError(f"tokenizer name {name!r} is taken by a built-in tokenizer; choose another --name")
     return name
@@ -127,7 +127,8 @@ class TrainedTokenizer(TiktokenTokenizer):
 
         ranks = read_ranks(folder / RANKS_FILE)
         digest = hashlib.sha256((folder / RANKS_FILE).read_bytes()).hexdigest()
-        if digest != meta.get("sha256"):
+        if digest != meta.get("sha256") or meta.get("digest") != identity_digest(
+                digest, meta.get("pattern_regex", ""), meta.get("special_tokens") or {}):
             raise TokenizerError(f"{folder / RANKS_FILE} does not match {META_FILE} (sha256 differs); the tokenizer "
                                  "folder is damaged, train it again")
         if sorted(ranks.values()) != list(range(len(ranks))) or len(ranks) < BYTES:
@@ -147,7 +148,7 @@ class TrainedTokenizer(TiktokenTokenizer):
         return {text: i for text, i in self.meta["special_tokens"].items() if text != EOT_TEXT}
 
     def spec(self) -> dict:
-        return {**super().spec(), "kind": KIND, "path": str(self.folder), "digest": self.meta["sha256"]}
+        return {**super().spec(), "kind": KIND, "path": str(self.folder), "digest": self.meta["digest"]}
 
     def summary(self) -> dict:
         """What `data list` shows of it."""
@@ -157,6 +158,13 @@ class TrainedTokenizer(TiktokenTokenizer):
                 "trainer": self.meta.get("trainer"), "source": self.meta.get("source"),
                 "trained_bytes": self.meta.get("source_bytes"), "seconds": self.meta.get("seconds"),
                 "created": self.meta.get("created"), "size_bytes": size, "path": str(self.folder)}
+
+
+def identity_digest(ranks_sha256: str, pattern_regex: str, specials: dict[str, int]) -> str:
+    """What identifies a trained tokenizer: its vocabulary, its split pattern and its special tokens (two
+    tokenizers that differ in any of them give different ids)."""
+    blob = json.dumps({"ranks": ranks_sha256, "pattern": pattern_regex, "special": specials}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def save(name: str, tokens: Sequence[bytes], pattern: str, special_tokens: Sequence[str], info: dict,
@@ -171,12 +179,14 @@ def save(name: str, tokens: Sequence[bytes], pattern: str, special_tokens: Seque
         raise UsageError(f"a tokenizer named {name!r} exists; pass --overwrite to replace it or choose another --name")
     ranks = ranks_text(tokens)
     specials = {text: len(tokens) + index for index, text in enumerate(special_tokens)}
+    sha256 = hashlib.sha256(ranks).hexdigest()
     meta = {"format": FORMAT, "version": 1, "name": name, "pattern": pattern,
             "pattern_regex": PATTERNS.get(pattern, pattern), "merges": len(tokens) - BYTES,
-            "special_tokens": specials, "vocab_size": len(tokens) + len(specials),
-            "sha256": hashlib.sha256(ranks).hexdigest(), **info}
+            "special_tokens": specials, "vocab_size": len(tokens) + len(specials), "sha256": sha256,
+            "digest": identity_digest(sha256, PATTERNS.get(pattern, pattern), specials), **info}
     root().mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=root()))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the cache's other folders are not
     old = None
     try:
         (tmp / RANKS_FILE).write_bytes(ranks)
@@ -205,28 +215,41 @@ def restore(folder: str | Path) -> str:
     it into the cache unless the very same tokenizer is there. Returns the name; a *different* tokenizer under
     that name in the cache is a UsageError (it was trained again since)."""
     tokenizer = TrainedTokenizer(folder)
-    existing = trained_folder(tokenizer.name)
-    if existing is not None:
-        if _read_meta(existing).get("sha256") != tokenizer.meta["sha256"]:
-            raise UsageError(f"the cache holds a different tokenizer named {tokenizer.name!r} than {folder}; remove "
-                             f"it with `gptscratch data rm --tokenizer {tokenizer.name}` or pass --tokenizer")
-        return tokenizer.name
-    tokens = [token for token, _ in sorted(read_ranks(tokenizer.folder / RANKS_FILE).items(), key=lambda t: t[1])]
-    keep = {key: value for key, value in tokenizer.meta.items() if key not in (
-        "format", "version", "name", "pattern", "pattern_regex", "merges", "special_tokens", "vocab_size", "sha256")}
-    save(tokenizer.name, tokens, tokenizer.meta["pattern"], list(tokenizer.meta["special_tokens"]), keep)
-    return tokenizer.name
+    digest = tokenizer.meta["digest"]
+    # Under its own name; if a different tokenizer took that name since (trained again with --overwrite), under
+    # "<name>-<digest prefix>", so that neither has to go.
+    for name in (tokenizer.name, f"{tokenizer.name[:55]}-{digest[:8]}"):
+        existing = trained_folder(name)
+        if existing is None:
+            tokens = [token for token, _ in sorted(read_ranks(tokenizer.folder / RANKS_FILE).items(),
+                                                   key=lambda item: item[1])]
+            keep = {key: value for key, value in tokenizer.meta.items() if key not in (
+                "format", "version", "name", "pattern", "pattern_regex", "merges", "special_tokens", "vocab_size",
+                "sha256", "digest")}
+            save(name, tokens, tokenizer.meta["pattern"], list(tokenizer.meta["special_tokens"]), keep)
+            return name
+        if _read_meta(existing).get("digest") == digest:
+            return name
+    raise UsageError(f"the cache holds other tokenizers under {tokenizer.name!r} and {name!r}; remove one with "
+                     f"`gptscratch data rm --tokenizer NAME`")
 
 
 def remove(name: str) -> Path:
-    """Delete the trained tokenizer `name` from the cache (datasets and checkpoints keep their own copies)."""
+    """Delete the trained tokenizer `name` from the cache (datasets and checkpoints keep their own copies). The
+    folder is renamed away first, so an interrupted removal never leaves half a tokenizer under the name."""
     folder = trained_folder(name)
     if folder is None:
         raise UsageError(f"no trained tokenizer named {name!r}; see `gptscratch data list`")
-    shutil.rmtree(folder)
+    doomed = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=root()))
+    os.replace(folder, doomed / name)
+    shutil.rmtree(doomed, ignore_errors=True)
     return folder
 
 
 def from_trained_spec(spec: dict, base_dir: str | Path | None = None) -> TrainedTokenizer:
     """Rebuild from a spec; a relative "path" is resolved against `base_dir` (the dataset or checkpoint folder)."""
-    return TrainedTokenizer(existing_folder(spec, base_dir))
+    tokenizer = TrainedTokenizer(existing_folder(spec, base_dir))
+    if spec.get("digest") and spec["digest"] != tokenizer.meta["digest"]:
+        raise TokenizerError(f"the tokenizer files in {tokenizer.folder} are not the ones recorded (digest differs); "
+                             "they were replaced: prepare the data or train the model again")
+    return tokenizer

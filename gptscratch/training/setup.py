@@ -19,8 +19,6 @@ from . import distributed
 
 
 def resolve_data(config, dist, progress, resume_from=None):
-    from ..data import resolve_dataset
-
     if config.fsdp:  # the first thing a run does: refuse an --fsdp run that cannot work before preparing data
         from .fsdp import check_supported
 
@@ -33,10 +31,30 @@ def resolve_data(config, dist, progress, resume_from=None):
 
         dataset = resolve_conversations(config, progress, resume_from)
     else:
-        dataset = resolve_dataset(config.data, config.tokenizer, progress=progress)
+        dataset = _resolve_for(config, progress, resume_from)
     if dist.enabled and dist.is_main:
         distributed.barrier()
     return dataset
+
+
+def _resolve_for(config, progress, resume_from):
+    """The run's dataset. A resumed run whose trained tokenizer was trained again since keeps the tokens it was
+    trained on: the prepared dataset is refused to new runs (data.prepare.StaleTokenizerError), not to it."""
+    from ..data import open_dataset, resolve_dataset
+    from ..data.prepare import StaleTokenizerError
+
+    try:
+        return resolve_dataset(config.data, config.tokenizer, progress=progress)
+    except StaleTokenizerError as error:
+        if resume_from is None:
+            raise
+        from .. import checkpoint as ckpt
+        from ..tokenizers.files import spec_identity
+
+        dataset = open_dataset(str(error.folder))
+        if spec_identity(dataset.manifest["tokenizer"]) != spec_identity(ckpt.read_config(resume_from)["tokenizer"]):
+            raise
+        return dataset
 
 
 def training_sampler(config, dataset, context_length: int, dist):
