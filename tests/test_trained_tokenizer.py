@@ -234,3 +234,46 @@ def test_ctrl_c_during_training_leaves_nothing_in_the_cache(tmp_path):
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert tokenizer_folders() == []  # neither the tokenizer nor a temporary folder
+
+
+def test_special_tokens_come_after_the_merges_and_stay_text_in_encode():
+    tok = train_tokenizer("builtin", 400, name="seps", special_tokens=["<|sep|>", "<|doc|>", "<|sep|>"])
+    assert tok.vocab_size == 400 and tok.eot_id == 397
+    assert tok.special_tokens() == {"<|sep|>": 398, "<|doc|>": 399}
+    assert 398 not in tok.encode("<|sep|>hi")
+    assert tok.encode_with_specials("<|sep|>hi<|doc|>") == [398, *tok.encode("hi"), 399]
+
+
+@pytest.mark.parametrize(("token", "message"), [("<|user|>", "chat tokens"), ("=", "single byte"),
+                                                (" the", "learned from the text")])
+def test_special_tokens_that_would_be_ambiguous_are_refused(token, message):
+    from gptscratch.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        train_tokenizer("builtin", 600, name="clash", special_tokens=[token])
+    assert tokenizer_folders() == []
+
+
+@pytest.mark.parametrize("pattern", ["gpt4", "gpt2", "none"])
+def test_the_exported_tokenizer_json_gives_our_ids_for_every_pattern(tmp_path, pattern):
+    from transformers import AutoTokenizer
+
+    ours = train_tokenizer("builtin", 900, name=f"t-{pattern}", pattern=pattern, special_tokens=["<|sep|>"])
+    export_with(tmp_path, ours)
+    hf = AutoTokenizer.from_pretrained(str(tmp_path / "hf"))
+    for text in [TRICKY, *pool_text(7, 60)]:
+        ids = ours.encode(text)
+        assert hf(text, add_special_tokens=False)["input_ids"] == ids and hf.decode(ids) == ours.decode(ids)
+    assert hf.convert_tokens_to_ids("<|sep|>") == ours.special_tokens()["<|sep|>"] == 899
+
+
+def test_which_tokenizers_export_their_own_files():
+    from gptscratch.tokenizers import ALIASES, TOKENIZER_NAMES, trained
+    from gptscratch.tokenizers.files import own_hf_files
+
+    hf_bpe = {"name": "hf-bpe", "path": "tokenizer", "vocab_size": 50257, "eot_id": 50256}
+    mine = {"name": "docs", "kind": "bpe", "path": "tokenizer", "vocab_size": 600, "eot_id": 599, "digest": "x"}
+    assert own_hf_files(hf_bpe) and own_hf_files({"name": "chat", "base": hf_bpe, "special": []})
+    assert not own_hf_files(mine) and not own_hf_files({"name": "chat", "base": mine, "special": []})
+    assert not own_hf_files({"name": "byte", "vocab_size": 257, "eot_id": 256})
+    assert set(TOKENIZER_NAMES) | set(ALIASES) <= set(trained.RESERVED)  # no trained tokenizer hides a built-in
