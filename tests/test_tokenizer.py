@@ -148,3 +148,11 @@ def test_importing_the_registry_loads_no_heavy_library():
             "print(sorted(m for m in ('tiktoken', 'torch', 'numpy', 'transformers') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_lone_surrogate_becomes_the_replacement_character_in_every_tokenizer():
+    """UTF-8 cannot encode "\\udcff" (e.g. an undecodable byte of a command-line argument); tiktoken repairs it to
+    U+FFFD, and the byte tokenizer does the same instead of failing."""
+    for tokenizer in (ByteTokenizer(), get_tokenizer("cl100k_base")):
+        ids = tokenizer.encode("a\udcffb")
+        assert ids == tokenizer.encode("a\ufffdb") and tokenizer.decode(ids) == "a\ufffdb"

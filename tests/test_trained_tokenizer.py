@@ -165,6 +165,10 @@ def test_tokenizer_report_compares_compression(run_cli):
     assert len(rows["cl100k_base"]["longest_tokens"][0]) >= len(rows["docs1k"]["longest_tokens"][-1])
     table = run_cli("data", "tokenizer-report", "builtin", "-t", "byte", "-t", "docs1k", "--max-bytes", "50k")
     assert table.returncode == 0 and "bytes/token" in table.stdout and "docs1k" in table.stdout
+    (paths.tokenizers_root() / "docs1k" / "bpe.tiktoken").write_bytes(b"damaged")
+    default = run_cli("data", "tokenizer-report", "builtin", "--max-bytes", "50k", "--json")
+    assert default.returncode == 0 and "tokenizer docs1k is broken" in default.stderr
+    assert [row["tokenizer"] for row in json.loads(default.stdout)["tokenizers"]] == ["byte", "cl100k_base"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table
+from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table, warn
 
 SOURCE_HELP = ("'builtin', a text file, folder or quoted glob, .jsonl/.json/.parquet/.csv files, fineweb-edu, "
                "hf:ORG/NAME[:CONFIG] — anything `data prepare` reads.")
@@ -82,6 +82,21 @@ def _longest(pieces: list[str], shown: int = 3, width: int = 24) -> str:
     return "  ".join(repr(piece if len(piece) <= width else piece[:width] + "…") for piece in pieces[:shown])
 
 
+def _loadable(names: list[str]) -> list[str]:
+    """The trained tokenizers that load; a broken one is named on stderr and left out of a default report."""
+    from gptscratch.errors import GptScratchError
+    from gptscratch.tokenizers import get_tokenizer
+
+    usable = []
+    for name in names:
+        try:
+            get_tokenizer(name)
+            usable.append(name)
+        except GptScratchError as error:
+            warn(f"tokenizer {name} is broken, left out: {error}")
+    return usable
+
+
 def tokenizer_report_command(
     source: Annotated[str, typer.Argument(help=SOURCE_HELP)],
     tokenizers: Annotated[Optional[list[str]], typer.Option(  # noqa: UP007
@@ -96,7 +111,7 @@ def tokenizer_report_command(
     from gptscratch.data.tokenizer_report import tokenizer_report
     from gptscratch.tokenizers import trained_names
 
-    names = tokenizers or ["byte", "cl100k_base", *trained_names()]
+    names = tokenizers or ["byte", "cl100k_base", *_loadable(trained_names())]
     report = tokenizer_report(source, names, max_bytes=_max_bytes(max_bytes), text_field=text_field, split=split)
     if json_output:
         print_json(report)

@@ -1,6 +1,7 @@
 """The byte tokenizer: the 256 byte values of UTF-8 as ids 0..255, plus EOT = 256 (vocabulary 257).
 
-Any text works and nothing has to be learned or downloaded, and the output layer stays tiny (257 rows instead of
+Any text works (a lone UTF-16 surrogate, which UTF-8 cannot encode, becomes U+FFFD first, as in every gptscratch
+tokenizer) and nothing has to be learned or downloaded, and the output layer stays tiny (257 rows instead of
 cl100k_base's 100k), which is why the quick preset trains on it. The price is length: one token per byte.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .base import EOT_TEXT, Tokenizer, invalid_id_error
+from .bpe import valid_unicode
 
 
 class ByteTokenizer(Tokenizer):
@@ -19,7 +21,7 @@ class ByteTokenizer(Tokenizer):
     eot_id = 256
 
     def encode(self, text: str) -> list[int]:
-        return list(text.encode("utf-8"))
+        return list(valid_unicode(text).encode("utf-8"))
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         out = bytearray()
