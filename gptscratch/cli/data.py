@@ -21,7 +21,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from gptscratch.cli.data_tokenizers import tokenizer_report_command, train_tokenizer_command
+from gptscratch.cli.data_tokenizers import tokenizer_report_command, train_tokenizer_command, trained_tokenizers
 from gptscratch.cli.render import format_number, log, print_json, progress_callback, show, table, warn
 from gptscratch.tokenizers import describe_names
 
@@ -137,19 +137,6 @@ app.command("train-tokenizer")(train_tokenizer_command)
 app.command("tokenizer-report")(tokenizer_report_command)
 
 
-def _trained_tokenizers() -> list[dict[str, Any]]:
-    from gptscratch.errors import GptScratchError
-    from gptscratch.tokenizers import TrainedTokenizer, trained_folder, trained_names
-
-    summaries = []
-    for name in trained_names():
-        try:
-            summaries.append(TrainedTokenizer(trained_folder(name)).summary())
-        except GptScratchError as error:
-            warn(f"tokenizer {name} is broken: {error}")
-    return summaries
-
-
 @app.command("list")
 def list_command(json_output: JsonOption = False) -> None:
     """List prepared datasets (name, source, tokenizer, token counts, size, path), then trained tokenizers.
@@ -162,7 +149,7 @@ def list_command(json_output: JsonOption = False) -> None:
     summaries = [dataset.summary() for dataset in list_datasets(broken=broken)]
     for folder, error in broken:  # one damaged dataset must not hide the others: say so on stderr, list the rest
         warn(f"dataset {folder.name} is broken: {error}")
-    tokenizers = _trained_tokenizers()
+    tokenizers = [tokenizer.summary() for tokenizer in trained_tokenizers()]
     if json_output:
         print_json([{"type": "dataset", **s} for s in summaries] + [{"type": "tokenizer", **t} for t in tokenizers])
         return

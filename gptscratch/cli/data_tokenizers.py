@@ -82,16 +82,16 @@ def _longest(pieces: list[str], shown: int = 3, width: int = 24) -> str:
     return "  ".join(repr(piece if len(piece) <= width else piece[:width] + "…") for piece in pieces[:shown])
 
 
-def _loadable(names: list[str]) -> list[str]:
-    """The trained tokenizers that load; a broken one is named on stderr and left out of a default report."""
+def trained_tokenizers() -> list:
+    """Every trained tokenizer in the cache that loads; a broken one is named on stderr and left out (`data list`
+    and a default `tokenizer-report` show the others)."""
     from gptscratch.errors import GptScratchError
-    from gptscratch.tokenizers import get_tokenizer
+    from gptscratch.tokenizers import TrainedTokenizer, trained_names
 
     usable = []
-    for name in names:
+    for name in trained_names():
         try:
-            get_tokenizer(name)
-            usable.append(name)
+            usable.append(TrainedTokenizer.named(name))
         except GptScratchError as error:
             warn(f"tokenizer {name} is broken, left out: {error}")
     return usable
@@ -109,9 +109,8 @@ def tokenizer_report_command(
 ) -> None:
     """Compare tokenizers on the same text: bytes per token, tokens per word, vocabulary used, longest tokens."""
     from gptscratch.data.tokenizer_report import tokenizer_report
-    from gptscratch.tokenizers import trained_names
 
-    names = tokenizers or ["byte", "cl100k_base", *_loadable(trained_names())]
+    names = tokenizers or ["byte", "cl100k_base", *(tokenizer.name for tokenizer in trained_tokenizers())]
     report = tokenizer_report(source, names, max_bytes=_max_bytes(max_bytes), text_field=text_field, split=split)
     if json_output:
         print_json(report)

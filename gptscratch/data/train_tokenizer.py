@@ -74,23 +74,28 @@ def train_tokenizer(source: str, vocab_size: int, name: str | None = None, patte
     if max_bytes is not None and max_bytes < 1:
         raise UsageError(f"--max-bytes must be at least 1, got {max_bytes}")
     src = parse_source(source, text_field=text_field, split=split)
-    name = trained.check_name(name or default_name(source, vocab_size))
-    if (trained.root() / name).exists() and not overwrite:
-        raise UsageError(f"a tokenizer named {name!r} exists; pass --overwrite to replace it or choose another --name")
+    name = name or default_name(source, vocab_size)
+    trained.check_available(name, overwrite)  # before reading any text; save() checks again when it writes
     num_merges = vocab_size - smallest
-    read = {"bytes": 0, "documents": 0}
+    read = {"bytes": 0, "documents": 0, "reported": 0}
     total = max_bytes or src.total_bytes()
+
+    def report() -> None:
+        read["reported"] = read["bytes"]
+        emit({"completed": read["bytes"] if total is None else min(read["bytes"], total), "total": total,
+              "unit": "B", "documents": read["documents"]})
 
     def texts() -> Iterator[str]:
         for doc in src.documents():
             text = bpe.valid_unicode(doc.text)
             read["bytes"] += len(text.encode("utf-8"))
             read["documents"] += 1
-            emit({"completed": read["bytes"] if total is None else min(read["bytes"], total), "total": total,
-                  "unit": "B", "documents": read["documents"]})
+            if read["bytes"] - read["reported"] >= 1 << 20:  # an event per MiB, not per (possibly tiny) document
+                report()
             yield text
             if max_bytes is not None and read["bytes"] >= max_bytes:
-                return
+                break
+        report()
 
     started = time.monotonic()
     emit({"message": f"training a {vocab_size:,}-token BPE on {src.canonical} ({trainer} trainer, "

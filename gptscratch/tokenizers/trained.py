@@ -61,6 +61,15 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_available(name: str, overwrite: bool = False) -> Path:
+    """The cache folder a tokenizer called `name` would be saved in; UsageError for a name that is not allowed,
+    or taken while `overwrite` is off."""
+    target = root() / check_name(name)
+    if target.exists() and not overwrite:
+        raise UsageError(f"a tokenizer named {name!r} exists; pass --overwrite to replace it or choose another --name")
+    return target
+
+
 def trained_folder(name: str) -> Path | None:
     """The cache folder of the trained tokenizer called `name`, or None."""
     if not NAME_RULE.match(name or ""):
@@ -173,10 +182,7 @@ def save(name: str, tokens: Sequence[bytes], pattern: str, special_tokens: Seque
     tokens in order; `pattern`: a key of PATTERNS or a regex. Atomic: the files are written in a temporary folder
     that is renamed into place, so an interruption leaves the cache as it was (an older tokenizer of that name
     is replaced only once the new one is complete)."""
-    check_name(name)
-    target = root() / name
-    if target.exists() and not overwrite:
-        raise UsageError(f"a tokenizer named {name!r} exists; pass --overwrite to replace it or choose another --name")
+    target = check_available(name, overwrite)
     ranks = ranks_text(tokens)
     specials = {text: len(tokens) + index for index, text in enumerate(special_tokens)}
     sha256 = hashlib.sha256(ranks).hexdigest()
