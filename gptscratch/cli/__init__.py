@@ -98,12 +98,14 @@ from gptscratch.cli import eval_accuracy as eval_accuracy_cli  # noqa: E402
 from gptscratch.cli import generate as generate_cli  # noqa: E402
 from gptscratch.cli import interpret as interpret_cli  # noqa: E402
 from gptscratch.cli import pretrained as pretrained_cli  # noqa: E402
+from gptscratch.cli import serve as serve_cli  # noqa: E402
 from gptscratch.cli import train as train_cli  # noqa: E402
 
 app.add_typer(data_cli.app, name="data")
 app.add_typer(train_cli.app, name="train")
 app.command("generate")(generate_cli.generate)
 app.command("chat")(chat_cli.chat)
+app.command("serve")(serve_cli.serve)
 eval_cli.app.command("accuracy")(eval_accuracy_cli.accuracy)
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(pretrained_cli.app, name="pretrained")

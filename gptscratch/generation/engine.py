@@ -21,6 +21,11 @@ mask-free attention path runs. Tests check that batched generation gives the sam
 Randomness: each row draws from its own torch.Generator seeded with seed + k (k = sample number), so prompt b
 samples the same text whether it is generated alone or in a batch, and K samples of one prompt differ.
 
+Rows may differ in how they sample: `sampling` is one SamplingConfig for every row, or one per row (a server's
+requests each bring their own temperature and top-p); rows that share a config are drawn together. A caller that
+rebuilds a batch mid-generation (gptscratch/serve/scheduler.py) passes each row's text so far and its `generators`,
+so a row continues with the same random stream it started with.
+
 One row (one prompt, one sample) with a cache decodes with the kernels of gptscratch/accel/decoding.py: the
 model's own forward, with each one-row matrix product computed by the kernel this machine streams fastest
 (measured once). `--no-accel` (GPTSCRATCH_ACCEL=0) makes every step PyTorch's default kernels.
@@ -34,7 +39,7 @@ tokens.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -76,18 +81,22 @@ class Decoder:
     them to the model, ready for the next step. Rows are prompt-major: row b·K + k is sample k of prompt b.
     """
 
-    def __init__(self, model, prompts: list[list[int]], sampling: SamplingConfig, *, num_samples: int = 1,
-                 seed: int | None = None, vocab_limit: int | None = None, use_cache: bool = True):
+    def __init__(self, model, prompts: list[list[int]], sampling: SamplingConfig | Sequence[SamplingConfig], *,
+                 num_samples: int = 1, seed: int | None = None, vocab_limit: int | None = None,
+                 use_cache: bool = True, generators: Sequence[torch.Generator] | None = None):
         if not prompts or any(not p for p in prompts):
             raise ValueError("generation needs at least one prompt token per prompt "
                              "(use the end-of-text id to start fresh)")
         self.model = model.eval()
-        self.sampling, self.vocab_limit = sampling, vocab_limit
+        self.vocab_limit = vocab_limit
         self.device = model.tok_embed.weight.device
         self.context = model.config.context_length
         self.rows = [list(p) for p in prompts for _ in range(num_samples)]
-        self.generators = []
-        for _ in prompts:
+        self.samplings = list(sampling) if isinstance(sampling, Sequence) else [sampling] * len(self.rows)
+        if len(self.samplings) != len(self.rows) or (generators is not None and len(generators) != len(self.rows)):
+            raise ValueError("give one sampling config and one generator per row (prompts × num_samples)")
+        self.generators = list(generators) if generators is not None else []
+        for _ in prompts if generators is None else ():
             for k in range(num_samples):
                 generator = torch.Generator(device=self.device)
                 generator.manual_seed(seed + k) if seed is not None else generator.seed()
@@ -98,7 +107,7 @@ class Decoder:
         self.real: torch.Tensor | None = None      # (rows, cache slots) True where a slot holds a real token
         self.next_positions: torch.Tensor | None = None
         self.seen = None
-        if sampling.repetition_penalty != 1.0:
+        if any(config.repetition_penalty != 1.0 for config in self.samplings):
             vocab = model.config.vocab_size
             self.seen = torch.zeros(len(self.rows), vocab, dtype=torch.bool, device=self.device)
             for row, ids in enumerate(self.rows):
@@ -140,16 +149,14 @@ class Decoder:
         if self.vocab_limit is not None and self.vocab_limit < logits.size(-1):
             logits = logits.clone()
             logits[:, self.vocab_limit:] = float("-inf")   # padded rows of the vocabulary are never real tokens
-        if self.seen is not None:
-            logits = apply_repetition_penalty(logits.float(), self.seen, self.sampling.repetition_penalty)
         active = active or [True] * len(self.rows)
-        if all(active) or self.sampling.greedy:
-            chosen = sample_next(logits, self.sampling, self.generators).tolist()
-        else:  # draw only for active rows: a finished row must not consume random numbers
-            keep = [i for i, a in enumerate(active) if a]
-            drawn = sample_next(logits[keep], self.sampling, [self.generators[i] for i in keep]).tolist()
-            chosen = [PAD_ID] * len(self.rows)
-            for i, token in zip(keep, drawn):
+        chosen = [PAD_ID] * len(self.rows)
+        for config, members in self._groups(active):
+            group = logits if len(members) == len(self.rows) else logits[members]
+            if config.repetition_penalty != 1.0:
+                group = apply_repetition_penalty(group.float(), self.seen[members], config.repetition_penalty)
+            drawn = sample_next(group, config, [self.generators[i] for i in members]).tolist()
+            for i, token in zip(members, drawn):
                 chosen[i] = token
         for row, token in zip(self.rows, chosen):
             row.append(token)
@@ -157,6 +164,15 @@ class Decoder:
             self.seen[torch.arange(len(chosen)), torch.tensor(chosen, device=self.device)] = True
         self.pending = chosen
         return [token if a else None for token, a in zip(chosen, active)]
+
+    def _groups(self, active: list[bool]) -> list[tuple[SamplingConfig, list[int]]]:
+        """The rows to draw for, grouped by sampling config. Only active rows draw: a finished row must not consume
+        random numbers (greedy rows draw none, so all of them go in one batched argmax)."""
+        groups: dict[SamplingConfig, list[int]] = {}
+        for i, (config, is_active) in enumerate(zip(self.samplings, active)):
+            if is_active or config.greedy:
+                groups.setdefault(config, []).append(i)
+        return list(groups.items())
 
     def _advance(self, tokens: list[int]) -> None:
         if self.cache is None:
