@@ -1,4 +1,5 @@
-"""`gptscratch eval`: perplexity, checkpoint comparison, generation benchmark, HellaSwag and chat accuracy.
+"""`gptscratch eval`: perplexity, checkpoint comparison, generation benchmark, HellaSwag, chat accuracy and any
+task of EleutherAI's lm-evaluation-harness (`eval harness`, needs the optional lm-eval package).
 
 Each command prints a table (or one JSON object with --json) to stdout; progress and logs go to stderr.
 The library code lives in gptscratch/evaluation/.
@@ -12,9 +13,10 @@ from typing import Annotated, Optional
 import typer
 
 from gptscratch.cli.render import announce_device, log, print_json, progress_callback, show, table
+from gptscratch.cli.settings import SETTINGS
 from gptscratch.errors import UsageError
 
-app = typer.Typer(help="Evaluate checkpoints: perplexity, comparison, speed, HellaSwag, chat answers.", no_args_is_help=True)
+app = typer.Typer(help="Evaluate checkpoints: perplexity, comparison, speed, HellaSwag, chat answers, lm-eval tasks.", no_args_is_help=True)
 Arg, Opt = typer.Argument, typer.Option
 
 DataOpt = Annotated[Optional[str], Opt("--data", "-d", help="Prepared dataset name or folder (default: the checkpoint's training data).")]
@@ -199,3 +201,60 @@ def chat_accuracy(
     show(table(f"chat accuracy of {result['checkpoint']} on {data}", ["operation", "accuracy", "questions"], rows))
     for example in result["examples"][:3]:
         log(f"  Q: {example['question']}  expected {example['expected']!r}, replied {example['reply']!r}")
+
+
+@app.command()
+def harness(
+    tasks: Annotated[str, Opt("--tasks", "-t", help="Comma-separated lm-eval task names or patterns: hellaswag,arc_easy (list them: lm_eval ls tasks).")],
+    checkpoint: Annotated[Optional[str], Opt("--checkpoint", "-c", help="Run folder, checkpoint folder, run name or pretrained name (default: the most recent run).")] = None,
+    limit: Annotated[Optional[int], Opt(help="Score only the first N items of each task.")] = None,
+    num_fewshot: Annotated[Optional[int], Opt("--num-fewshot", help="Solved examples shown before each item (default: the task's own).")] = None,
+    include_path: Annotated[Optional[Path], Opt("--include-path", help="A folder of your own lm-eval task YAML files.")] = None,
+    batch_size: Annotated[int, Opt(help="Requests per forward pass.")] = 16,
+    dtype: Annotated[str, Opt(help="fp32 (the numbers of eval perplexity / hellaswag), bf16 or auto (as in generate).")] = "fp32",
+    json_output: JsonOpt = False,
+) -> None:
+    """Score a checkpoint on lm-evaluation-harness tasks, through lm-eval's own code (pip install lm-eval)."""
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    if not names:
+        raise UsageError("--tasks is empty; name at least one lm-eval task, e.g. --tasks hellaswag")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be ≥ 1 (got {limit})")
+    if num_fewshot is not None and num_fewshot < 0:
+        raise UsageError(f"--num-fewshot must be ≥ 0 (got {num_fewshot})")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be ≥ 1 (got {batch_size})")
+    if dtype not in ("auto", "bf16", "fp32"):
+        raise UsageError(f"unknown --dtype {dtype!r}; choose fp32, bf16 or auto")
+    if include_path is not None and not include_path.is_dir():
+        raise UsageError(f"--include-path {include_path} is not a folder; give the folder holding your task YAML files")
+    try:
+        from gptscratch.evaluation.harness import evaluate_tasks
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != "lm_eval":
+            raise
+        raise UsageError("eval harness needs EleutherAI's lm-eval: pip install 'gptscratch[harness]' "
+                         "(or pip install lm-eval)") from None
+    import logging
+
+    if SETTINGS.quiet:  # lm-eval speaks through Python logging: only its errors under --quiet
+        logging.getLogger("lm_eval").setLevel(logging.ERROR)
+    device = announce_device()
+    log(f"lm-eval tasks: {', '.join(names)}")
+    with progress_callback("lm-eval") as progress:
+        result = evaluate_tasks(names, checkpoint=checkpoint, device=device, dtype=dtype, batch_size=batch_size,
+                                limit=limit, num_fewshot=num_fewshot, include_path=include_path, progress=progress)
+    if json_output:
+        print_json(result)
+        return
+    rows = [(task, metric, value, metrics.get(_stderr_key(metric)), result["samples"].get(task))
+            for task, metrics in result["tasks"].items() for metric, value in metrics.items()
+            if "_stderr" not in metric]
+    show(table(f"lm-eval on {result['checkpoint']} ({result['dtype']})",
+               ["task", "metric", "value", "± stderr", "items"], rows))
+
+
+def _stderr_key(metric: str) -> str:
+    """Where lm-eval keeps a metric's standard error: acc → acc_stderr, exact_match,flexible → exact_match_stderr,flexible."""
+    name, comma, filter_name = metric.partition(",")
+    return f"{name}_stderr{comma}{filter_name}"

@@ -10,7 +10,9 @@ TransformerLens-style name. This module is the small layer on top:
     run_with_hooks(model, ids, {...})   one forward pass with replacements (activation patching)
 
 Names (B batch, T positions, d d_model, nh heads, hs head width, f MLP width):
-    hook_embed, hook_pos_embed (learned/sinusoidal only)       (B, T, d)
+    hook_embed                                                  (B, T, d)
+    hook_pos_embed (learned/sinusoidal only)                    (T, d)  shared by the batch ((B, T, d) given
+                                                                        per-row positions)
     blocks.{i}.hook_resid_pre / hook_resid_post                 (B, T, d)
     blocks.{i}.hook_resid_mid   only for sequential blocks with an MLP: a parallel block (GPT-J, Phi-2) has
                                 no point between attention and MLP, and an attention-only block has no MLP
@@ -21,8 +23,13 @@ Names (B batch, T positions, d d_model, nh heads, hs head width, f MLP width):
     blocks.{i}.hook_attn_out / hook_mlp_out                     (B, T, d)
     blocks.{i}.mlp.hook_pre / hook_post                         (B, T, f)
     hook_final_norm                                             (B, T, d)        what the output layer reads
+    blocks.{i}.attn.hook_result  computed by the cache from hook_z (B, T, nh, d)   each head's write, no bias
 
-A cache also answers TransformerLens's short keys: `cache["resid_post", 3]`, `cache["pattern", 0]`.
+A cache also answers TransformerLens's short keys: `cache["resid_post", 3]`, `cache["pattern", 0]`,
+`cache["result", 1]`. The names, shapes and meanings equal TransformerLens's (checked against TransformerLens
+itself by tests/test_transformer_lens.py); the differences — hook_q/k/v put heads before positions,
+hook_pos_embed has no batch dimension, hook_final_norm is TransformerLens's ln_final.hook_out — are tabled in
+transformer_lens.py (HOOKS) and docs/interpret.md.
 
 Cost: nothing when no hook is registered. Reading `hook_pattern` switches attention from the fused kernel to
 the written-out formula (same maths, O(B·nh·T²) memory), so filter names to keep memory small.
@@ -30,6 +37,7 @@ the written-out formula (same maths, O(B·nh·T²) memory), so filter names to k
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -39,6 +47,8 @@ ATTENTION_KINDS = ("q", "k", "v", "pattern", "z")
 MLP_KINDS = ("pre", "post")
 BLOCK_KINDS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 MODEL_KINDS = ("embed", "pos_embed", "final_norm")
+DERIVED_KINDS = ("result",)     # computed by ActivationCache from other activations: read-only, no hook point
+HEAD_RESULT = re.compile(r"blocks\.(\d+)\.attn\.hook_result")
 
 NameFilter = str | Iterable[str] | Callable[[str], bool] | None
 HookFn = Callable[..., object]
@@ -50,19 +60,22 @@ def hook_name(kind: str, layer: int | None = None) -> str:
         return f"hook_{kind}"
     if layer is None:
         raise UsageError(f"activation {kind!r} belongs to a block; give a layer, e.g. ({kind!r}, 0)")
-    if kind in ATTENTION_KINDS:
+    if kind in ATTENTION_KINDS + DERIVED_KINDS:
         return f"blocks.{layer}.attn.hook_{kind}"
     if kind in MLP_KINDS:
         return f"blocks.{layer}.mlp.hook_{kind}"
     if kind in BLOCK_KINDS:
         return f"blocks.{layer}.hook_{kind}"
     raise UsageError(f"unknown activation kind {kind!r}; choose one of "
-                     f"{', '.join(MODEL_KINDS + BLOCK_KINDS + ATTENTION_KINDS + MLP_KINDS)}")
+                     f"{', '.join(MODEL_KINDS + BLOCK_KINDS + ATTENTION_KINDS + DERIVED_KINDS + MLP_KINDS)}")
 
 
 def missing_reason(model, name: str) -> str:
     """Why `name` is not a hook point of this model, phrased as problem + fix."""
     config = model.config
+    if HEAD_RESULT.fullmatch(name):
+        return (f"{name} is not a hook point: the cache computes it from hook_z (read cache[\"result\", i] after "
+                "caching blocks.{i}.attn.hook_z); to patch a head, patch its slice of blocks.{i}.attn.hook_z")
     if name.endswith("hook_resid_mid") and config.block_layout == "parallel":
         return (f"{name} does not exist: this model's blocks are parallel (attention and MLP both read the same "
                 "normalised input and add to the stream together), so there is no mid-block residual; use "
@@ -119,7 +132,8 @@ def hooks(model, fwd_hooks: Mapping[str, HookFn]) -> Iterator[object]:
 class ActivationCache(Mapping):
     """Activations of one forward pass, by hook name (detached tensors, batch dimension kept).
 
-    Built by `run_with_cache`. Keys are full hook names or TransformerLens-style (kind, layer) pairs.
+    Built by `run_with_cache`. Keys are full hook names or TransformerLens-style (kind, layer) pairs; the derived
+    `blocks.{i}.attn.hook_result` / ("result", i) is computed from hook_z on request (`head_result`).
     """
 
     def __init__(self, activations: dict, model):
@@ -132,6 +146,9 @@ class ActivationCache(Mapping):
     def __getitem__(self, key):
         name = self._key(key)
         if name not in self._activations:
+            derived = HEAD_RESULT.fullmatch(name)
+            if derived:
+                return self.head_result(int(derived.group(1)))
             if name in self.model.hook_points():
                 raise KeyError(f"{name} was not cached; include it in run_with_cache(names=...)")
             raise UsageError(missing_reason(self.model, name))
@@ -177,7 +194,7 @@ class ActivationCache(Mapping):
         """Each head's contribution to the residual stream, (B, T, nh, d): z_h · W_O[:, h-slice]ᵀ.
 
         The output projection is linear, so attn_out = Σ_h result_h + b_O; like TransformerLens's hook_result
-        the bias is left out. Computed from hook_z (no extra hook point needed).
+        the bias is left out. Computed from hook_z (no extra hook point needed); also `cache["result", layer]`.
         """
         import torch
 
