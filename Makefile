@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: venv test test-slow test-all demo docs docs-assets release-check clean
+.PHONY: venv llama-cpp test test-slow test-all demo docs docs-assets release-check clean
 
 # The stamp file re-runs the install when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -22,6 +22,21 @@ $(VENV)/.installed: pyproject.toml
 	@$(BIN)/python -m pip install -q -e ".[test,docs]"
 	@touch $@
 	@echo "venv ready: $(BIN)/gptscratch"
+
+# llama.cpp's Python binding, for the GGUF export test (tests/test_gguf.py). It compiles llama.cpp from source
+# (~6 minutes on 2 cores), so the wheel is built once and kept in WHEEL_CACHE; later runs install it in seconds.
+# -DGGML_NATIVE=OFF: a cached wheel may be installed on another machine, so no instruction of the building
+# CPU is baked in (a native build crashes with "illegal instruction" on an older CPU).
+LLAMA_CPP_VERSION ?= 0.3.36
+WHEEL_CACHE ?= $(HOME)/.cache/gptscratch-ci/wheels
+
+llama-cpp: venv
+	@mkdir -p "$(WHEEL_CACHE)"
+	@ls "$(WHEEL_CACHE)"/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip wheel -q --no-deps --no-cache-dir \
+		"llama-cpp-python==$(LLAMA_CPP_VERSION)" -w "$(WHEEL_CACHE)"
+	@$(BIN)/python -m pip install -q "$(WHEEL_CACHE)"/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
+	@echo "llama-cpp-python $(LLAMA_CPP_VERSION) installed from $(WHEEL_CACHE)"
 
 test: venv docs-assets
 	$(BIN)/python -m pytest -q -m "not slow"

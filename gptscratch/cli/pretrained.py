@@ -12,7 +12,7 @@ from gptscratch.cli.render import format_number, log, print_json, progress_callb
 from gptscratch.errors import UsageError
 
 app = typer.Typer(help="Pretrained GPT-2, Phi-2, SmolLM2, Qwen2.5 and TinyLlama weights in the from-scratch model, "
-                       "and export to Hugging Face.", no_args_is_help=True)
+                       "and export to Hugging Face or GGUF (llama.cpp, Ollama).", no_args_is_help=True)
 Opt, Arg = typer.Option, typer.Argument
 DTYPE_HELP = "Stored precision: auto (source precision, float16 → bfloat16), float32, bfloat16 or float16."
 CONTEXT_HELP = ("Context length to record, up to the model's own (default: at most 8192; the KV cache and "
@@ -109,21 +109,39 @@ def convert(
 @app.command()
 def export(
     checkpoint: Annotated[str, Arg(help="Checkpoint folder, run name or pretrained name.")],
-    out_dir: Annotated[Path, Arg(help="New folder for the Hugging Face files.")],
-    format: Annotated[str, Opt("--format", help="Target format (only hf: transformers' GPT-2, Phi, Llama, Qwen2 "
-                                                 "or Qwen3, whichever expresses the model).")] = "hf",
+    out_dir: Annotated[Path, Arg(help="New folder for the Hugging Face files (--format hf), or the new .gguf file "
+                                      "(--format gguf).")],
+    format: Annotated[str, Opt("--format", help="hf: a folder for transformers (GPT-2, Phi, Llama, Qwen2 or Qwen3, "
+                                                 "whichever expresses the model); gguf: one file for llama.cpp and "
+                                                 "Ollama.")] = "hf",
+    dtype: Annotated[str, Opt(help="GGUF tensor type: auto (the checkpoint's own), f32, f16 or bf16; norms and "
+                                   "biases stay f32. Only with --format gguf.")] = "auto",
     json_output: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Write a checkpoint as a folder transformers.AutoModelForCausalLM.from_pretrained loads."""
-    from gptscratch.pretrained.export import export_hf
+    """Write a checkpoint as a folder transformers.AutoModelForCausalLM.from_pretrained loads (--format hf), or as
+    one GGUF file that llama.cpp, llama-cpp-python and Ollama load (--format gguf)."""
+    if format not in ("hf", "gguf"):
+        raise UsageError(f"unknown export format {format!r}; choose hf (Hugging Face transformers) or gguf "
+                         "(llama.cpp, Ollama)")
+    if format == "gguf":
+        from gptscratch.pretrained.gguf_export import check_gguf_dtype, export_gguf
 
-    if format != "hf":
-        raise UsageError(f"unknown export format {format!r}; only 'hf' (Hugging Face transformers) is supported")
-    with progress_callback("export") as progress:
-        result = export_hf(checkpoint, out_dir, progress=progress)
-    if result["tokenizer"] is None:
-        log(f"note: the folder holds weights and config but no tokenizer: {result['tokenizer_skipped']}")
-    log(f"{result['architecture']}: load it with transformers.AutoModelForCausalLM.from_pretrained({str(out_dir)!r})")
+        check_gguf_dtype(dtype)  # before anything is read
+        with progress_callback("export") as progress:
+            result = export_gguf(checkpoint, out_dir, dtype=dtype, progress=progress)
+        log(f"{result['architecture']} GGUF ({result['dtype']}, {result['tokenizer']} tokenizer): run it with "
+            f"`llama-cli -m {result['path']}`, or in Ollama from a Modelfile `FROM {result['path']}`")
+    else:
+        from gptscratch.pretrained.export import export_hf
+
+        if dtype != "auto":
+            raise UsageError("--dtype applies to --format gguf; the hf export keeps the checkpoint's precision")
+        with progress_callback("export") as progress:
+            result = export_hf(checkpoint, out_dir, progress=progress)
+        if result["tokenizer"] is None:
+            log(f"note: the folder holds weights and config but no tokenizer: {result['tokenizer_skipped']}")
+        log(f"{result['architecture']}: load it with transformers.AutoModelForCausalLM.from_pretrained("
+            f"{str(out_dir)!r})")
     if json_output:
         print_json(result)
     else:

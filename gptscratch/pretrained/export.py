@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from gptscratch.errors import TokenizerError, UsageError
@@ -61,14 +62,37 @@ def hf_config(arch, config, saved: dict, dtype: str, eot_id: int | None) -> tupl
     return fields, generation
 
 
-def export_hf(checkpoint, out_dir, progress=None) -> dict:
-    """Write checkpoint (path, run or pretrained name) as an HF model folder; returns what was written."""
+@contextmanager
+def checkpoint_weights(path: Path, saved: dict):
+    """A checkpoint's model.safetensors, open: yields (safe_open handle, read) where read(name) is our tensor with
+    its LoRA adapter folded in, W' = W + (α/r)·B A in W's dtype (model/lora.py). A truncated or garbage file is a
+    one-line CheckpointError, not a traceback. Shared by the HF and GGUF exports."""
     from safetensors import SafetensorError, safe_open
 
-    from gptscratch.checkpoint import MODEL_FILE, damaged_file_error, read_config, resolve_checkpoint
+    from gptscratch.checkpoint import MODEL_FILE, damaged_file_error
     from gptscratch.checkpoint_adapters import lora_entry, read_adapters
-    from gptscratch.model import ModelConfig
     from gptscratch.model.lora import fold
+
+    lora = lora_entry(saved, path)
+    adapters = read_adapters(path, saved)   # LoRA (small: r·(in + out) per adapted layer), or {}
+    try:
+        with safe_open(str(path / MODEL_FILE), framework="pt") as weights:
+            def read(name: str):
+                tensor, layer = weights.get_tensor(name), name.removesuffix(".weight")
+                if f"{layer}.lora_A" in adapters:
+                    lora_A, lora_B = adapters[f"{layer}.lora_A"], adapters[f"{layer}.lora_B"]
+                    tensor = fold(tensor, lora_A, lora_B, lora["alpha"] / lora_A.size(0))
+                return tensor
+
+            yield weights, read
+    except SafetensorError as exc:
+        raise damaged_file_error(path / MODEL_FILE, exc) from None
+
+
+def export_hf(checkpoint, out_dir, progress=None) -> dict:
+    """Write checkpoint (path, run or pretrained name) as an HF model folder; returns what was written."""
+    from gptscratch.checkpoint import read_config, resolve_checkpoint
+    from gptscratch.model import ModelConfig
     from gptscratch.tokenizers import from_spec
     from gptscratch.tokenizers.files import own_hf_files, spec_files
 
@@ -80,8 +104,6 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
     saved = read_config(path)
     config = ModelConfig.from_dict(saved["model"])
     arch = export_architecture(config, str(path))
-    lora = lora_entry(saved, path)
-    adapters = read_adapters(path, saved)   # LoRA (small: r·(in + out) per adapted layer), or {}
     out = Path(out_dir).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} already exists and is not empty; choose a new folder or delete it")
@@ -94,28 +116,21 @@ def export_hf(checkpoint, out_dir, progress=None) -> dict:
 
     try:
         rules = arch.expanded_rules(config)
-        try:  # a truncated or garbage model.safetensors fails here, not as a traceback
-            with safe_open(str(path / MODEL_FILE), framework="pt") as weights:
-                first = weights.get_slice("tok_embed.weight")
-                dtype = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}.get(first.get_dtype(), "float32")
-                plan = [(rule, hf_tensors(rule, tuple(weights.get_slice(rule.ours).get_shape()), config))
-                        for rule in rules]
-                entries = [(hf_name(name), shape, _torch_dtype(weights.get_slice(rule.ours).get_dtype()))
-                           for rule, pieces in plan for name, shape, _ in pieces]
-                with TensorFileWriter(tmp / "model.safetensors", entries, metadata={"format": "pt"}) as writer:
-                    for done, (rule, pieces) in enumerate(plan, 1):
-                        tensor = weights.get_tensor(rule.ours)
-                        layer = rule.ours.removesuffix(".weight")
-                        if f"{layer}.lora_A" in adapters:  # LoRA: W' = W + (α/r)·B A, in W's dtype
-                            lora_A, lora_B = adapters[f"{layer}.lora_A"], adapters[f"{layer}.lora_B"]
-                            tensor = fold(tensor, lora_A, lora_B, lora["alpha"] / lora_A.size(0))
-                        for name, _, rows in pieces:
-                            piece = tensor[rows[0]:rows[1]] if rows else tensor
-                            writer.write(hf_name(name), piece.t().contiguous() if rule.transpose else piece)
-                        if progress:
-                            progress({"completed": done, "total": len(plan), "unit": "tensors"})
-        except SafetensorError as exc:
-            raise damaged_file_error(path / MODEL_FILE, exc) from None
+        with checkpoint_weights(path, saved) as (weights, read):
+            first = weights.get_slice("tok_embed.weight")
+            dtype = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}.get(first.get_dtype(), "float32")
+            plan = [(rule, hf_tensors(rule, tuple(weights.get_slice(rule.ours).get_shape()), config))
+                    for rule in rules]
+            entries = [(hf_name(name), shape, _torch_dtype(weights.get_slice(rule.ours).get_dtype()))
+                       for rule, pieces in plan for name, shape, _ in pieces]
+            with TensorFileWriter(tmp / "model.safetensors", entries, metadata={"format": "pt"}) as writer:
+                for done, (rule, pieces) in enumerate(plan, 1):
+                    tensor = read(rule.ours)
+                    for name, _, rows in pieces:
+                        piece = tensor[rows[0]:rows[1]] if rows else tensor
+                        writer.write(hf_name(name), piece.t().contiguous() if rule.transpose else piece)
+                    if progress:
+                        progress({"completed": done, "total": len(plan), "unit": "tensors"})
         spec = saved["tokenizer"]
         tokenizer_written, skipped = False, None
         if own_hf_files(spec):  # a model's own tokenizer files (hf-bpe, hf-json): copied unchanged
