@@ -38,7 +38,7 @@ def serve(
     try:
         import uvicorn
 
-        from gptscratch.serve.app import Served, create_app
+        from gptscratch.serve.app import create_app
     except ImportError as exc:
         raise UsageError(f"`gptscratch serve` needs the serve extra ({exc.name} is missing): "
                          "pipx install 'gptscratch[serve]' or pip install 'gptscratch[serve]'") from None
