@@ -6,6 +6,8 @@ wall. Run as a script (`python tests/test_architecture.py`) it prints the import
 - gptscratch/model/ imports only torch, the standard library and itself;
 - nothing imports gptscratch/cli/ (but cli/ itself and `python -m gptscratch`);
 - only cli/ imports typer, rich or click;
+- an optional extra's library is imported only by the module that needs it (fastapi/uvicorn: serve/, lm_eval:
+  evaluation/harness.py, transformer_lens: interpret/transformer_lens.py), and serve/ only by cli/serve.py;
 - no print(), sys.exit(), exit(), quit() or os._exit() outside cli/ (library code reports, the CLI speaks);
 - no private torch operators (torch.ops.<ns>._name), no private torch modules (torch._C, ...), no ctypes, no
   assignment to an attribute of another library (monkey-patching).
@@ -21,6 +23,10 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "gptscratch"
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 CLI_LIBRARIES = {"typer", "rich", "click"}
+# An optional extra's library → the only modules (or packages) that may import it.
+EXTRA_LIBRARIES = {"fastapi": ("gptscratch.serve",), "starlette": ("gptscratch.serve",),
+                   "uvicorn": ("gptscratch.serve", "gptscratch.cli.serve"), "lm_eval": ("gptscratch.evaluation.harness",),
+                   "transformer_lens": ("gptscratch.interpret.transformer_lens",), "llama_cpp": ()}
 
 
 @dataclass
@@ -140,6 +146,12 @@ def wall_breaches(modules: dict[str, Module]) -> list[str]:
         if not _in(m, "gptscratch.cli") and m.name != "gptscratch.__main__":
             found += [f"{where}: imports {t}" for t in sorted(m.imports) if t.startswith("gptscratch.cli")]
             found += [f"{where}: imports {lib} (only cli/ may)" for lib in sorted(m.outside & CLI_LIBRARIES)]
+        for lib in sorted(m.outside & set(EXTRA_LIBRARIES)):
+            if not any(_in(m, allowed) for allowed in EXTRA_LIBRARIES[lib]):
+                found.append(f"{where}: imports {lib}, which only {', '.join(EXTRA_LIBRARIES[lib]) or 'tests'} may")
+        if not (_in(m, "gptscratch.serve") or m.name == "gptscratch.cli.serve"):
+            found += [f"{where}: imports {t} (only cli/serve.py may)" for t in sorted(m.imports)
+                      if t.startswith("gptscratch.serve")]
         if "ctypes" in m.outside:
             found.append(f"{where}: imports ctypes")
         imported_libraries = _imported_names(m.tree)

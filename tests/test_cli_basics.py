@@ -14,7 +14,8 @@ import pytest
 from gptscratch import __version__, atomic, device, paths
 from gptscratch.errors import DataError, GptScratchError, UsageError
 
-HEAVY_MODULES = ("torch", "numpy", "datasets", "tiktoken", "transformers")
+HEAVY_MODULES = ("torch", "numpy", "datasets", "tiktoken", "transformers", "fastapi", "uvicorn", "openai", "lm_eval",
+                 "transformer_lens", "gguf", "llama_cpp")
 
 
 # --- CLI through a real subprocess (what users run) -------------------------------------
