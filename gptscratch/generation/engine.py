@@ -48,6 +48,7 @@ from ..model import kernels
 from .sampling import SamplingConfig, apply_repetition_penalty, sample_next
 
 PAD_ID = 0  # any valid id: padded positions are masked out and their outputs never read
+MEASURE = object()  # Decoder's default for row_kernels: prepare the one-row kernels of accel/decoding.py itself
 
 
 def padded_batch(rows: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -83,7 +84,8 @@ class Decoder:
 
     def __init__(self, model, prompts: list[list[int]], sampling: SamplingConfig | Sequence[SamplingConfig], *,
                  num_samples: int = 1, seed: int | None = None, vocab_limit: int | None = None,
-                 use_cache: bool = True, generators: Sequence[torch.Generator] | None = None):
+                 use_cache: bool = True, generators: Sequence[torch.Generator] | None = None,
+                 row_kernels=MEASURE):
         if not prompts or any(not p for p in prompts):
             raise ValueError("generation needs at least one prompt token per prompt "
                              "(use the end-of-text id to start fresh)")
@@ -103,7 +105,10 @@ class Decoder:
                 self.generators.append(generator)
         self.cache = model.new_kv_cache(batch=len(prompts)) if use_cache else None
         # One row with a cache: one-row products through the fastest kernel measured here (accel/decoding.py).
-        self.step_kernels = decoding_kernels(model) if len(self.rows) == 1 and use_cache else None
+        # A caller that builds many decoders over fixed weights (a server) prepares them once: `row_kernels`.
+        self.step_kernels = None
+        if len(self.rows) == 1 and use_cache:
+            self.step_kernels = decoding_kernels(model) if row_kernels is MEASURE else row_kernels
         self.real: torch.Tensor | None = None      # (rows, cache slots) True where a slot holds a real token
         self.next_positions: torch.Tensor | None = None
         self.seen = None

@@ -15,8 +15,10 @@ Why FastAPI + uvicorn: a well-kept ASGI stack with streaming responses, client-d
 shutdown (uvicorn finishes the requests in flight on SIGTERM, then runs the lifespan's shutdown, which stops the
 decoding thread). Writing any of that over raw sockets would be longer and worse.
 
-Errors: every failure is OpenAI's error shape with a 4xx/5xx status (protocol.ApiError). A client that goes
-away mid-stream cancels its job: its rows stop decoding at the next step and the others carry on.
+Errors: every failure is OpenAI's error shape with a 4xx/5xx status (protocol.ApiError); an unexpected one is a
+500 in the same shape. A client that goes away cancels its job — mid-stream (the response ends), or while waiting
+for a whole answer (checked every half second) — so its rows stop decoding at the next step and the others carry
+on; a job still in the queue leaves it.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import contextlib
 import json
 import secrets
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..errors import UsageError
 from .protocol import ApiError, new_id, now, parse_chat, parse_completion, usage
 from .scheduler import Job, Scheduler
 
@@ -53,28 +56,33 @@ def create_app(served: Served, *, api_key: str | None = None, max_batch: int = 8
         yield
         await asyncio.to_thread(scheduler.close)
 
-    app = FastAPI(title="gptscratch", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    async def check_key(request: Request) -> None:
+        """Every route's dependency: with an API key, /v1 requests must carry it. (A dependency, not an HTTP
+        middleware: Starlette's BaseHTTPMiddleware would hide a client's disconnect from the route.)"""
+        if api_key is not None and request.url.path.startswith("/v1/"):
+            given = request.headers.get("authorization", "")
+            if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                raise ApiError(401, "missing or incorrect API key: send `Authorization: Bearer KEY` with the key "
+                                    "the server was started with", code="invalid_api_key")
+
+    app = FastAPI(title="gptscratch", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(check_key)])
     app.state.scheduler = scheduler
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
         return JSONResponse(exc.body(), status_code=exc.status)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):      # a bug, not the client's fault: still OpenAI's shape
+        error = ApiError(500, f"internal error ({type(exc).__name__}: {exc})", kind="server_error")
+        return JSONResponse(error.body(), status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
         error = ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", kind=kind)
         return JSONResponse(error.body(), status_code=exc.status_code)
-
-    @app.middleware("http")
-    async def check_key(request: Request, call_next):
-        if api_key is not None and request.url.path.startswith("/v1/"):
-            given = request.headers.get("authorization", "")
-            if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
-                error = ApiError(401, "missing or incorrect API key: send `Authorization: Bearer KEY` with the "
-                                      "key the server was started with", code="invalid_api_key")
-                return JSONResponse(error.body(), status_code=401)
-        return await call_next(request)
 
     def model_card() -> dict:
         return {"id": served.model_id, "object": "model", "created": served.created, "owned_by": "gptscratch"}
@@ -98,7 +106,7 @@ def create_app(served: Served, *, api_key: str | None = None, max_batch: int = 8
         _check_model(served, req.model)
         ids = [served.tokenizer.prompt_ids(p) for p in req.prompts]
         stop_ids = () if req.ignore_eos else (served.tokenizer.eot_id,)
-        return await _run(served, scheduler, req, ids, stop_ids, chat=False)
+        return await _run(served, scheduler, request, req, ids, stop_ids, chat=False)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
@@ -108,9 +116,12 @@ def create_app(served: Served, *, api_key: str | None = None, max_batch: int = 8
         if fmt is None:
             raise ApiError(400, f"model {served.model_id!r} has no chat template (a base model); fine-tune it with "
                                 "`gptscratch train sft`, or use /v1/completions", "messages")
-        ids = [fmt.prompt_ids(req.messages)]
+        try:
+            ids = [fmt.prompt_ids(req.messages)]
+        except (UsageError, ValueError) as exc:       # the template refused the conversation (its own checks)
+            raise ApiError(400, f"the chat template cannot render these messages: {exc}", "messages") from None
         stop_ids = () if req.ignore_eos else tuple(fmt.stop_ids)
-        return await _run(served, scheduler, req, ids, stop_ids, chat=True)
+        return await _run(served, scheduler, request, req, ids, stop_ids, chat=True)
 
     return app
 
@@ -119,7 +130,7 @@ async def _body(request: Request) -> dict:
     raw = await request.body()
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, f"the request body is not valid JSON ({exc}); send a JSON object") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
@@ -145,8 +156,8 @@ def _max_tokens(served: Served, req, ids: list[list[int]]) -> int:
     return max_tokens
 
 
-async def _run(served: Served, scheduler: Scheduler, req, ids: list[list[int]], stop_ids: tuple[int, ...],
-               chat: bool):
+async def _run(served: Served, scheduler: Scheduler, request: Request, req, ids: list[list[int]],
+               stop_ids: tuple[int, ...], chat: bool):
     """Queue the job and answer: one JSON object, or a stream of server-sent events."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
@@ -158,23 +169,26 @@ async def _run(served: Served, scheduler: Scheduler, req, ids: list[list[int]], 
     job = Job(prompts=ids, sampling=req.sampling, max_tokens=_max_tokens(served, req, ids), emit=emit, n=req.n,
               seed=req.seed, stop_strings=req.stop, stop_ids=stop_ids)
     if not scheduler.submit(job):
+        if scheduler.closing:
+            raise ApiError(503, "the server is shutting down; retry on another instance or after it restarts",
+                           kind="server_error", code="shutting_down")
         raise ApiError(429, f"the server is busy: {scheduler.max_queue} requests are already waiting; retry "
                             "after a moment", kind="rate_limit_exceeded", code="queue_full")
     reply = Reply(new_id("chatcmpl" if chat else "cmpl"), served.model_id, chat, job.rows_needed,
                   sum(len(p) for p in ids))
     if req.stream:
-        return StreamingResponse(_stream(job, events, reply, req.include_usage), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return JobStream(_stream(job, events, reply, req.include_usage), lambda: scheduler.cancel(job),
+                         media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     try:
         texts = [""] * job.rows_needed
-        async for event in _events(events, job.rows_needed):
+        async for event in _events(events, job.rows_needed, request):
             if event[0] == "piece":
                 texts[event[1]] += event[2]
             else:
                 reply.record(event)
         return reply.whole(texts)
     finally:
-        job.cancelled = True                 # the client went away while waiting: stop decoding for it
+        scheduler.cancel(job)                # finished, or the client went away while waiting
 
 
 class Reply:
@@ -216,11 +230,22 @@ class Reply:
         return {**self._head(True), "choices": [choice]}
 
 
-async def _events(events: asyncio.Queue, choices: int):
-    """The job's events until every choice is done (Reply.finish/counts are filled by the caller's loop)."""
-    done = 0
+async def _events(events: asyncio.Queue, choices: int, request: Request | None = None):
+    """The job's events until every choice is done. With `request` (a whole, not streamed, answer), checks every
+    half second that the client is still there: nothing else would notice it leaving before the answer is sent."""
+    done, clock = 0, asyncio.get_running_loop().time
+    checked = clock()
     while done < choices:
-        event = await events.get()
+        try:
+            event = await asyncio.wait_for(events.get(), 0.5) if request is not None else await events.get()
+        except asyncio.TimeoutError:
+            event = None
+        if request is not None and clock() - checked >= 0.5:     # events may never pause: check by the clock
+            checked = clock()
+            if await request.is_disconnected():
+                return
+        if event is None:
+            continue
         if event[0] == "error":
             raise ApiError(500, f"decoding failed: {event[1]}", kind="server_error")
         if event[0] == "done":
@@ -228,26 +253,38 @@ async def _events(events: asyncio.Queue, choices: int):
         yield event
 
 
+class JobStream(StreamingResponse):
+    """A streamed answer that cancels its job however the response ends: finished, or cancelled because the
+    client went away (the body's generator may then be left suspended at a `yield`, its `finally` not run)."""
+
+    def __init__(self, content, on_close, **kwargs):
+        super().__init__(content, **kwargs)
+        self.on_close = on_close
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
+
+
 async def _stream(job: Job, events: asyncio.Queue, reply: Reply, include_usage: bool):
     def sse(payload: dict | str) -> str:
         return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
 
+    if reply.chat:
+        for i in range(job.rows_needed):
+            yield sse(reply.chunk(i, None, role=True))
     try:
-        if reply.chat:
-            for i in range(job.rows_needed):
-                yield sse(reply.chunk(i, None, role=True))
-        try:
-            async for event in _events(events, job.rows_needed):
-                if event[0] == "piece":
-                    yield sse(reply.chunk(event[1], event[2]))
-                else:
-                    reply.record(event)
-                    yield sse(reply.chunk(event[1], None, finish=event[2]))
-        except ApiError as exc:                # headers are sent: the error travels as an event
-            yield sse(exc.body())
-            return
-        if include_usage:
-            yield sse({**reply._head(True), "choices": [], "usage": reply.usage()})
-        yield sse("[DONE]")
-    finally:
-        job.cancelled = True                   # finished, or the client disconnected mid-stream
+        async for event in _events(events, job.rows_needed):
+            if event[0] == "piece":
+                yield sse(reply.chunk(event[1], event[2]))
+            else:
+                reply.record(event)
+                yield sse(reply.chunk(event[1], None, finish=event[2]))
+    except ApiError as exc:                    # headers are sent: the error travels as an event
+        yield sse(exc.body())
+        return
+    if include_usage:
+        yield sse({**reply._head(True), "choices": [], "usage": reply.usage()})
+    yield sse("[DONE]")

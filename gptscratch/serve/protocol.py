@@ -15,6 +15,7 @@ and ignore_eos (keep generating past end-of-text, for fixed-length benchmarks).
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -57,8 +58,8 @@ def _number(body: dict, name: str, default, low: float, high: float, *, integer:
     if value is None:
         return default
     wanted = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, wanted):
-        raise ApiError(400, f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}", name)
+    if isinstance(value, bool) or not isinstance(value, wanted) or not math.isfinite(value):
+        raise ApiError(400, f"{name} must be {'an integer' if integer else 'a finite number'}, got {value!r}", name)
     if value < low or value > high or (low_open and value == low):
         bracket = "(" if low_open else "["
         raise ApiError(400, f"{name} must be in {bracket}{low}, {high}], got {value}", name)

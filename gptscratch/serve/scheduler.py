@@ -17,14 +17,17 @@ one dense (rows, heads, slots, hs) tensor per layer, so joining means *re-prefil
 over every row's text so far (prompt + generated tokens, left-padded as usual) with each row's own random
 generator carried over, so its sampled text continues exactly as if nothing had happened.
     cost of a join:  one prefill of (rows × longest row) tokens — O(rows · L · d²) plus attention's O(L²)
-    when:            after a step, if requests are waiting and the batch has room, or if half the rows are done
-                     (a shrinking batch stops paying for finished rows)
+    when:            after a step, if a waiting request fits in the room the running rows leave, or if half the
+                     rows are done (a shrinking batch stops paying for finished rows), or if the cache is full
 A re-prefill costs about as much as a few decoding steps at short lengths, which is why joins are batched: all
 waiting requests that fit join at once. A row never exceeds the context, because a request is refused (400)
-when its prompt plus `max_tokens` would not fit (as OpenAI's API does), so no row ever slides.
+when its prompt plus `max_tokens` would not fit (as OpenAI's API does). The *cache* can still fill up: left
+padding makes every row as wide as the widest, finished rows included, so when it is full the batch is re-formed
+from the running rows alone instead of sliding (which would cut their prompts).
 
 Back-pressure: at most `max_queue` jobs wait to be admitted; `submit` returns False beyond that and the server
-answers 429. At most `max_batch` rows decode together.
+answers 429. At most `max_batch` rows decode together. A client that goes away calls `cancel(job)`: a waiting job
+leaves the queue at once, a running one's rows stop at the next step.
 
 Events a job receives, in order, through its `emit` callback (called on the decoding thread):
     ("piece", choice, text)                       text that is final (stop strings cut, UTF-8 whole)
@@ -106,9 +109,13 @@ class Scheduler:
         self.condition = threading.Condition()
         self.closing = False
         self.thread = threading.Thread(target=self._run, name="gptscratch-decoder", daemon=True)
-        self.stats = {"steps": 0, "rebuilds": 0, "jobs": 0, "max_rows": 0}
+        self.stats = {"steps": 0, "rebuilds": 0, "jobs": 0, "rows": 0, "max_rows": 0, "cancelled_rows": 0}
+        self.row_kernels = None     # one-row decoding kernels over the served (fixed) weights, prepared once
 
     def start(self) -> None:
+        from ..accel.decoding import decoding_kernels
+
+        self.row_kernels = decoding_kernels(self.model)
         self.thread.start()
 
     def submit(self, job: Job) -> bool:
@@ -121,6 +128,13 @@ class Scheduler:
             self.waiting.append(job)
             self.condition.notify()
         return True
+
+    def cancel(self, job: Job) -> None:
+        """The client went away: drop the job from the queue, or stop its rows at the next step."""
+        with self.condition:
+            job.cancelled = True
+            if job in self.waiting:
+                self.waiting.remove(job)
 
     def close(self, timeout: float | None = None) -> None:
         """Stop admitting new jobs, finish every admitted and queued one, then end the thread."""
@@ -138,7 +152,11 @@ class Scheduler:
                     self.condition.wait()
                 if not rows and not self.waiting:
                     return                                   # closing, and nothing left to do
-            rows = self._decode(self._admit(rows))
+            try:
+                rows = self._decode(self._admit(rows))
+            except Exception as exc:  # noqa: BLE001 — the decoding thread must outlive any one failure
+                self._fail(rows, exc)
+                rows = []
 
     def _admit(self, rows: list[Row]) -> list[Row]:
         """The rows still running plus every waiting job that fits in the batch, in arrival order."""
@@ -164,33 +182,42 @@ class Scheduler:
         """Decode `rows` until the batch should change (module docstring); returns the rows still running."""
         if not rows:
             return rows
-        try:
-            decoder = Decoder(self.model, [r.prompt_ids + r.generated for r in rows], [r.sampling for r in rows],
-                              vocab_limit=self.tokenizer.vocab_size, generators=[r.generator for r in rows])
-            self.stats["rebuilds"] += 1
-            self.stats["max_rows"] = max(self.stats["max_rows"], len(rows))
-            while True:
-                for row in rows:
-                    if row.job.cancelled and not row.done:
-                        row.done = True                      # the client went away: stop spending on it
-                tokens = decoder.step([not r.done for r in rows])
-                self.stats["steps"] += 1
-                for row, token in zip(rows, tokens):
-                    if token is not None:
-                        self._accept(row, token)
-                running = [r for r in rows if not r.done]
-                if not running or (len(running) < len(rows) and self._should_rebuild(rows, running)):
-                    return running
-        except Exception as exc:  # noqa: BLE001 — one failed batch must not end the server
-            message = f"{type(exc).__name__}: {exc}"
-            for job in {id(r.job): r.job for r in rows if not r.done}.values():
-                job.emit(("error", message))
-            return []
+        decoder = Decoder(self.model, [r.prompt_ids + r.generated for r in rows], [r.sampling for r in rows],
+                          vocab_limit=self.tokenizer.vocab_size, generators=[r.generator for r in rows],
+                          row_kernels=self.row_kernels)
+        self.stats["rebuilds"] += 1
+        self.stats["max_rows"] = max(self.stats["max_rows"], len(rows))
+        while True:
+            for row in rows:
+                if row.job.cancelled and not row.done:
+                    row.done = True                          # the client went away: stop spending on it
+                    self.stats["cancelled_rows"] += 1
+            running = [r for r in rows if not r.done]
+            self.stats["rows"] = len(running)
+            if not running or self._should_rebuild(rows, running, decoder):
+                return running
+            tokens = decoder.step([not r.done for r in rows])
+            self.stats["steps"] += 1
+            for row, token in zip(rows, tokens):
+                if token is not None:
+                    self._accept(row, token)
 
-    def _should_rebuild(self, rows: list[Row], running: list[Row]) -> bool:
+    def _should_rebuild(self, rows: list[Row], running: list[Row], decoder: Decoder) -> bool:
+        """Re-form the batch now? (module docstring: a waiting job fits, half the rows are done, the cache is full)"""
         with self.condition:
-            waiting_fits = bool(self.waiting) and self.waiting[0].rows_needed <= self.max_batch - len(running)
-        return waiting_fits or len(running) <= len(rows) // 2
+            waiting = [job for job in self.waiting if not job.cancelled]
+        if waiting and waiting[0].rows_needed <= self.max_batch - len(running):
+            return True
+        if len(running) < len(rows) and len(running) <= len(rows) // 2:
+            return True
+        cache = decoder.cache
+        return cache is not None and decoder.pending is not None and cache.length >= cache.max_len
+
+    def _fail(self, rows: list[Row], exc: Exception) -> None:
+        """A batch failed: every job in it gets an error event (its request answers 500); the server goes on."""
+        message = f"{type(exc).__name__}: {exc}"
+        for job in {id(r.job): r.job for r in rows if not r.done}.values():
+            job.emit(("error", message))
 
     def _accept(self, row: Row, token: int) -> None:
         """One sampled token: end the row at a stop id, a stop string or max_tokens, else emit its text."""
