@@ -74,6 +74,32 @@ def test_finished_rows_do_not_consume_randomness(tiny_model):
         assert stopped[row] == expected
 
 
+def test_rows_with_their_own_sampling_and_generators_and_a_rebuild_mid_way(tiny_model):
+    """One sampling config and one generator per row (what a server's requests bring): each row decodes as it
+    would alone, and a new Decoder over the rows' text so far, with the same generators, continues them exactly."""
+    model = tiny_model(vocab_size=101, context_length=32)
+    prompts = [[1, 2, 3, 4], [5, 6], [7]]
+    configs = [SamplingConfig(temperature=0.0), SamplingConfig(temperature=1.0),
+               SamplingConfig(temperature=0.7, top_k=5, repetition_penalty=1.3)]
+
+    def generators():
+        return [torch.Generator().manual_seed(seed) for seed in (11, 12, 13)]
+
+    together = Decoder(model, prompts, configs, generators=generators())
+    steps = [together.step() for _ in range(8)]
+    for i, (prompt, config) in enumerate(zip(prompts, configs)):
+        alone = Decoder(model, [prompt], config, generators=[generators()[i]])
+        assert [alone.step()[0] for _ in range(8)] == [step[i] for step in steps]
+    carried = generators()
+    first = Decoder(model, prompts, configs, generators=carried)
+    head = [first.step() for _ in range(3)]
+    second = Decoder(model, first.rows, configs, generators=carried)     # re-prefilled from the text so far
+    assert head + [second.step() for _ in range(5)] == steps
+    assert len({tuple(step[i] for step in steps) for i in range(3)}) == 3
+    with pytest.raises(ValueError, match="one sampling config"):
+        Decoder(model, prompts, configs[:2])
+
+
 def test_padded_batches_slide_past_the_window_without_crashing(tiny_model):
     model = tiny_model(context_length=16)
     rows = generate_batch(model, [list(range(30)), [3]], 40, SamplingConfig(temperature=1.0), seed=0)
