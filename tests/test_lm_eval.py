@@ -159,6 +159,7 @@ def log_probs_by_hand(model, ids: list[int], scored: int) -> float:
 
 
 # -- (1) multiple choice: lm-eval's acc / acc_norm = `gptscratch eval hellaswag` -----------------------------------
+@pytest.mark.slow  # lm-eval, datasets and a scored task: ~16 s of the fast suite's 10-minute budget
 def test_multiple_choice_equals_gptscratch_hellaswag(files, harness_result, lm, capsys, monkeypatch):
     import torch
     import torch.nn.functional as F
@@ -198,6 +199,7 @@ def test_multiple_choice_equals_gptscratch_hellaswag(files, harness_result, lm, 
 
 
 # -- (2) loglikelihood = log-softmax sums by hand; is_greedy = greedy decoding ----------------------------------------
+@pytest.mark.slow  # lm-eval, datasets and a scored task: ~16 s of the fast suite's 10-minute budget
 def test_loglikelihood_equals_a_direct_computation(lm):
     tok, start = lm.tokenizer, lm.tokenizer.start_id
     long_context = SAMPLE_TEXT[:300]                                  # longer than the context: left-truncated
@@ -216,6 +218,7 @@ def test_loglikelihood_equals_a_direct_computation(lm):
     assert len(set(round(r[0], 3) for r in results)) == len(cases)     # five different numbers, not one repeated
 
 
+@pytest.mark.slow  # lm-eval, datasets and a scored task: ~16 s of the fast suite's 10-minute budget
 def test_is_greedy_is_what_greedy_decoding_writes(lm, monkeypatch):
     monkeypatch.setenv("GPTSCRATCH_ACCEL", "0")   # one-row decoding without timing its kernels first (accel/)
     from gptscratch.generation.engine import generate_ids
@@ -231,6 +234,7 @@ def test_is_greedy_is_what_greedy_decoding_writes(lm, monkeypatch):
 
 
 # -- (3) loglikelihood_rolling = eval perplexity (disjoint windows), and the right-aligned last window by hand -------
+@pytest.mark.slow  # lm-eval, datasets and a scored task: ~16 s of the fast suite's 10-minute budget
 def test_rolling_loglikelihood_equals_eval_perplexity(lm, files, tmp_path, capsys, monkeypatch):
     text = SAMPLE_TEXT[: 3 * CONTEXT]                      # a whole number of windows: both tools cut the same
     path = tmp_path / "text.txt"
@@ -243,6 +247,7 @@ def test_rolling_loglikelihood_equals_eval_perplexity(lm, files, tmp_path, capsy
     assert -total == pytest.approx(row["loss"] * row["tokens"], rel=1e-5)
 
 
+@pytest.mark.slow  # lm-eval, datasets and a scored task: ~16 s of the fast suite's 10-minute budget
 def test_rolling_windows_score_each_token_once_with_a_full_last_window(lm):
     text = SAMPLE_TEXT[:300]
     tokens, start = lm.tokenizer.encode(text), lm.tokenizer.start_id
@@ -258,6 +263,7 @@ def test_rolling_windows_score_each_token_once_with_a_full_last_window(lm):
 
 
 # -- (4) generate_until = the greedy engine, cut before `until` -----------------------------------------------------
+@pytest.mark.slow  # lm-eval, datasets and a scored task: ~16 s of the fast suite's 10-minute budget
 def test_generate_until_is_greedy_generation_cut_at_until(files, monkeypatch):
     from gptscratch.evaluation.harness import GptScratchLM
     from gptscratch.generation.engine import generate_ids
@@ -293,6 +299,7 @@ def test_generate_until_is_greedy_generation_cut_at_until(files, monkeypatch):
 
 
 # -- model arguments, registration, bad input -------------------------------------------------------------------------
+@pytest.mark.slow  # lm-eval, datasets and a scored task: ~16 s of the fast suite's 10-minute budget
 def test_the_model_is_registered_by_name_and_refuses_unknown_arguments(files):
     from lm_eval.api.registry import get_model, model_registry
 

@@ -64,6 +64,7 @@ def token_ids(batch: int, length: int, seed: int = 0):
 
 
 @needs_transformer_lens
+@pytest.mark.slow  # TransformerLens's import and a bridge: ~14 s of the fast suite's budget
 def test_every_activation_in_the_table_equals_transformer_lens(gpt2):
     import torch
 
@@ -86,6 +87,7 @@ def test_every_activation_in_the_table_equals_transformer_lens(gpt2):
 
 
 @needs_transformer_lens
+@pytest.mark.slow  # TransformerLens's import and a bridge: ~14 s of the fast suite's budget
 def test_logit_lens_equals_transformer_lens(gpt2):
     import torch
     from transformer_lens.tools.analysis import logit_lens as their_logit_lens
@@ -115,6 +117,7 @@ def test_logit_lens_equals_transformer_lens(gpt2):
 
 
 @needs_transformer_lens
+@pytest.mark.slow  # TransformerLens's import and a bridge: ~14 s of the fast suite's budget
 def test_head_and_residual_patching_equal_transformer_lens_patching(gpt2):
     import torch
     from transformer_lens import patching
@@ -151,6 +154,7 @@ def test_head_and_residual_patching_equal_transformer_lens_patching(gpt2):
 
 
 @needs_transformer_lens
+@pytest.mark.slow  # TransformerLens's import and a bridge: ~14 s of the fast suite's budget
 def test_hooked_transformer_processing_changes_what_the_table_says(gpt2):
     import torch
     from transformer_lens.tools.analysis import logit_lens as their_logit_lens
@@ -182,6 +186,7 @@ def test_hooked_transformer_processing_changes_what_the_table_says(gpt2):
 
 
 @needs_transformer_lens
+@pytest.mark.slow  # TransformerLens's import and a bridge: ~14 s of the fast suite's budget
 def test_hand_off_takes_a_model_or_a_checkpoint_and_refuses_other_shapes(gpt2, tiny_model):
     import torch
 
