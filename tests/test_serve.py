@@ -304,3 +304,14 @@ def test_serve_refuses_a_port_in_use_in_one_line(tmp_path, run_cli):
         result = run_cli("serve", str(checkpoint), "--port", str(port), timeout=120)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and f"127.0.0.1:{port}" in result.stderr, result.stderr
+
+
+def test_without_the_serve_extra_the_command_names_it(tmp_path, run_cli):
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "uvicorn.py").write_text("raise ImportError(\"No module named 'uvicorn'\", name='uvicorn')\n")
+    result = run_cli("serve", "--port", "0", env={"PYTHONPATH": os.pathsep.join([str(hidden), str(REPO_ROOT)])})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: `gptscratch serve` needs the serve extra (uvicorn is missing): pipx install 'gptscratch[serve]' or "
+        "pip install 'gptscratch[serve]'"]

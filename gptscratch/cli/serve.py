@@ -40,7 +40,7 @@ def serve(
 
         from gptscratch.serve.app import create_app
     except ImportError as exc:
-        raise UsageError(f"`gptscratch serve` needs the serve extra ({exc.name} is missing): "
+        raise UsageError(f"`gptscratch serve` needs the serve extra ({exc.name or exc} is missing): "
                          "pipx install 'gptscratch[serve]' or pip install 'gptscratch[serve]'") from None
     from gptscratch.generation.precision import INFERENCE_DTYPES
 
