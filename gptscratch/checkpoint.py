@@ -15,9 +15,8 @@ A *run folder* (what `gptscratch train` creates) holds `latest/` and `best/` che
 A converted pretrained model lives in `pretrained_root()/<name>/`; its name (`gpt2`) works wherever a checkpoint
 is accepted. Nothing is ever unpickled: safetensors holds raw tensors and JSON holds everything else.
 
-Loading builds the model on the `meta` device (shapes only: no memory, no random init), adopts the tensors read
-from the file (`load_state_dict(assign=True)`), cast one by one: peak memory ≈ one copy of the model. The model
-holds no buffers (positions are computed on the fly), so once its parameters are loaded it is complete.
+Loading builds the model on the `meta` device (no memory, no random init; a small one for real: skeleton.py), then
+adopts the file's tensors cast one by one (`load_state_dict(assign=True)`; no buffers): peak memory ≈ one copy.
 
 This module knows only model/ and tokenizers/. A name it cannot find raises CheckpointNotFoundError; the
 pretrained layer, which knows which names can be downloaded, adds how to get it.
@@ -41,6 +40,7 @@ from .checkpoint_adapters import (ADAPTER_FILE, adapter_config, base_weights, re
                                   write_model_files)
 from .errors import CheckpointError, CheckpointNotFoundError, UsageError
 from .paths import pretrained_root, runs_root
+from .skeleton import skeleton_device
 from .tokenizers.files import bundle_files, is_file_spec, spec_folder
 
 FORMAT = "gptscratch-checkpoint"
@@ -283,7 +283,6 @@ def read_model_config(checkpoint_dir: Path, config: dict | None = None):
 
 def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Checkpoint:
     """Load a checkpoint onto `device` (optionally casting floating weights to `dtype`), in eval mode."""
-    import torch
     from safetensors import SafetensorError, safe_open
 
     from .model import GPT
@@ -305,7 +304,7 @@ def load_checkpoint(name_or_path=None, device: str = "cpu", dtype=None) -> Check
     tensors.update(read_adapters(path, config, device, dtype))  # a LoRA model's (checkpoint_adapters.py)
     if model_config.tie_weights and "tok_embed.weight" in tensors:
         tensors["lm_head.weight"] = tensors["tok_embed.weight"]
-    with torch.device("meta"):  # shapes only: the weights come from the file
+    with skeleton_device(model_config):  # the weights come from the file
         model = with_lora_layers(GPT(model_config), config, path)
     try:
         model.load_state_dict(tensors, strict=True, assign=True)

@@ -109,8 +109,12 @@ def test_loaded_model_is_complete_on_the_target_device(tmp_path, positional, tin
     torch.testing.assert_close(loaded(idx)[0], model(idx)[0], atol=0, rtol=0)
 
 
-def test_loading_does_not_randomly_initialise_weights(tmp_path, monkeypatch, tiny_model):
-    """Peak memory ≈ one copy of the weights: the model is built on `meta`, so no initialiser touches real memory."""
+def test_loading_a_large_model_initialises_nothing_and_a_small_one_keeps_the_random_state(tmp_path, monkeypatch,
+                                                                                          tiny_model):
+    """Peak memory ≈ one copy of the weights: a large model is built on `meta`, so no initialiser touches real
+    memory. A small one is built for real (cheaper than the meta device's first use), torch's random state kept."""
+    from gptscratch import skeleton
+
     ckpt.save_checkpoint(tmp_path / "c", tiny_model(vocab_size=BYTE_VOCAB), BYTE)
     initialised = []
     original = torch.nn.init.normal_
@@ -121,10 +125,13 @@ def test_loading_does_not_randomly_initialise_weights(tmp_path, monkeypatch, tin
         return original(tensor, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.init, "normal_", recording)
-    tiny_model(vocab_size=BYTE_VOCAB)  # the recorder sees an ordinary build...
+    state = torch.get_rng_state()
+    ckpt.load_checkpoint(tmp_path / "c")          # small: built for real...
     assert initialised
+    assert torch.equal(torch.get_rng_state(), state)   # ...without moving anyone's random numbers
+    monkeypatch.setattr(skeleton, "SMALL_MODEL_PARAMETERS", 0)
     initialised.clear()
-    ckpt.load_checkpoint(tmp_path / "c")  # ...and nothing while loading
+    ckpt.load_checkpoint(tmp_path / "c")          # large: shapes only
     assert initialised == []
 
 
