@@ -103,3 +103,22 @@ def interrupt_sampler_at(monkeypatch, sampler_class, batch_number: int) -> None:
         return original(self)
 
     monkeypatch.setattr(sampler_class, "next_batch", next_batch)
+
+
+def run_cli_in_process(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
+    """`gptscratch --device cpu ARGS` in this process, stdin empty, output captured like a pipe:
+    → (exit status, stdout, stderr). rich reads TTY_COMPATIBLE when it prints, so a table gets the width it needs
+    (no folded cells) and a FORCE_COLOR in the caller's environment cannot make the capture a terminal."""
+    import io
+    import sys
+
+    import pytest
+
+    from gptscratch.cli import main
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--device", "cpu", *args])
+    out, err = capsys.readouterr()
+    return exit_info.value.code or 0, out, err

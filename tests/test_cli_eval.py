@@ -1,14 +1,12 @@
 """`gptscratch eval` through the real entry point: perplexity, compare, bench, hellaswag, bad inputs."""
 
-import io
 import json
 import subprocess
 import sys
 
 import pytest
 
-from gptscratch.cli import main
-from helpers import SAMPLE_TEXT, build_tiny_model
+from helpers import SAMPLE_TEXT, build_tiny_model, run_cli_in_process
 
 
 def save_tiny(path, seed, data_name="none", tokenizer="byte"):
@@ -24,14 +22,7 @@ def save_tiny(path, seed, data_name="none", tokenizer="byte"):
 
 
 def cli(capsys, monkeypatch, *args):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    # Output captured like a pipe, where render.show gives a table the width it needs (no folded cells); rich
-    # reads TTY_COMPATIBLE when it prints, so a FORCE_COLOR in the caller's environment cannot make it a terminal.
-    monkeypatch.setenv("TTY_COMPATIBLE", "0")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--device", "cpu", *args])
-    out, err = capsys.readouterr()
-    return exit_info.value.code or 0, out, err
+    return run_cli_in_process(capsys, monkeypatch, *args)
 
 
 @pytest.fixture

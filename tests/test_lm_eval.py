@@ -14,7 +14,6 @@ thousands of built-in task files when a name is not local) are marked slow.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -26,7 +25,7 @@ import pytest
 pytest.importorskip("lm_eval")
 
 from conftest import REPO_ROOT  # noqa: E402
-from helpers import SAMPLE_TEXT, build_tiny_model  # noqa: E402
+from helpers import SAMPLE_TEXT, build_tiny_model, run_cli_in_process  # noqa: E402
 
 CONTEXT = 128   # every item below fits (ctx + ending < 128 bytes): no truncation, where the two tools differ
 
@@ -131,14 +130,7 @@ def harness_result(files):
 
 
 def cli(capsys, monkeypatch, *args):
-    from gptscratch.cli import main
-
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    monkeypatch.setenv("TTY_COMPATIBLE", "0")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--device", "cpu", *args])
-    out, err = capsys.readouterr()
-    return exit_info.value.code or 0, out, err
+    return run_cli_in_process(capsys, monkeypatch, *args)
 
 
 def request(kind: str, *args):
