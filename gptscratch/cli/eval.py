@@ -224,8 +224,10 @@ def harness(
         raise UsageError(f"--num-fewshot must be ≥ 0 (got {num_fewshot})")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be ≥ 1 (got {batch_size})")
-    if dtype not in ("auto", "bf16", "fp32"):
-        raise UsageError(f"unknown --dtype {dtype!r}; choose fp32, bf16 or auto")
+    from gptscratch.generation.precision import INFERENCE_DTYPES
+
+    if dtype not in INFERENCE_DTYPES:
+        raise UsageError(f"unknown --dtype {dtype!r}; choose one of {', '.join(INFERENCE_DTYPES)}")
     if include_path is not None and not include_path.is_dir():
         raise UsageError(f"--include-path {include_path} is not a folder; give the folder holding your task YAML files")
     try:
