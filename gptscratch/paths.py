@@ -56,13 +56,22 @@ def check_png_destination(path, flag: str) -> Path:
     a name not ending in .png (`--out RUN/latest/model.safetensors` would replace weights with an image), an
     existing folder, and a folder that does not exist (a typo would otherwise create a stray tree). Callers
     check before any work, so a bad path costs nothing."""
+    return check_file_destination(path, flag, ".png", "a PNG image", "plot.png")
+
+
+def check_html_destination(path, flag: str) -> Path:
+    """`--html`: the same rules as check_png_destination, for a name ending in .html."""
+    return check_file_destination(path, flag, ".html", "one self-contained HTML page", "view.html")
+
+
+def check_file_destination(path, flag: str, suffix: str, what: str, example: str) -> Path:
     from gptscratch.errors import UsageError
 
     path = Path(path)
     if path.is_dir():
-        raise UsageError(f"{flag} {path} is a folder; give a file name ending in .png, e.g. {path / 'plot.png'}")
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"{flag} writes a PNG image; give a file name ending in .png (got {path.name})")
+        raise UsageError(f"{flag} {path} is a folder; give a file name ending in {suffix}, e.g. {path / example}")
+    if path.suffix.lower() != suffix:
+        raise UsageError(f"{flag} writes {what}; give a file name ending in {suffix} (got {path.name})")
     if not path.parent.is_dir():
         raise UsageError(f"folder {path.parent} does not exist; create it first or choose another {flag}")
     return path

@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 
 from gptscratch.cli.interpret_support import (Arg, BosOpt, CheckpointArg, CheckpointOpt, DemoOpt, JsonOpt, Opt,
-                                               PlotOpt, TextOpt, check_plot, load_model, percent, save_plot, styled,
-                                               text_ids)
+                                               HtmlOpt, PlotOpt, TextOpt, check_plot, load_model, percent, save_page,
+                                               save_plot, styled, text_ids)
 from gptscratch.cli.render import announce_device, log, print_json, markup_table, show, warn
 from gptscratch.errors import UsageError
 
@@ -31,18 +31,19 @@ def logit_lens_command(
     position: Annotated[Optional[int], Opt(help="Position detailed (default: the last one with a known answer).")] = None,
     include_mid: Annotated[bool, Opt("--include-mid", help="Also read between attention and MLP (sequential blocks only).")] = False,
     bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """What each layer would predict (final norm applied). Example: gptscratch interpret logit-lens RUN --demo"""
     from gptscratch.interpret import first_token, logit_lens, token_label
     from gptscratch.interpret.demos import LENS_TEXTS
     from gptscratch.interpret.plots import Heatmap
 
-    check_plot(plot)
+    check_plot(plot, html)
 
     if k < 1:
         raise UsageError(f"--k must be ≥ 1 (got {k})")
     loaded = load_model(checkpoint, checkpoint_option)
-    tokenizer, results, maps = loaded.tokenizer, [], []
+    tokenizer, results, maps, answers = loaded.tokenizer, [], [], []
     inputs = [(t, None) for t in LENS_TEXTS] if demo else [(None, target)]
     for item_text, item_target in inputs:
         ids = text_ids(loaded, item_text if demo else text, bos, demo)
@@ -51,6 +52,7 @@ def logit_lens_command(
                           vocab_limit=tokenizer.vocab_size)
         pos = lens.position(position)
         results.append({**lens.to_dict(lambda t: token_label(tokenizer, t)), "position": pos})
+        answers.append([None if t is None else token_label(tokenizer, t) for t in lens.targets])
         if json_output:
             continue
         shown = list(range(max(0, len(ids) - 12), len(ids)))
@@ -81,6 +83,8 @@ def logit_lens_command(
     if plot:
         save_plot(plot, maps or [Heatmap(r["target_prob"], "probability of the correct next token", r["labels"],
                                      r["token_strings"], "position", "layer", 0.0, 1.0) for r in results])
+    if html:
+        save_page(html, "logit-lens", f"logit lens: {loaded.path.name}", {"items": [{**r, "target_strings": a} for r, a in zip(results, answers)], "k": k})
 
 
 @app.command("attention")
@@ -91,6 +95,7 @@ def attention_command(
     layer: Annotated[Optional[int], Opt(help="Only this layer.")] = None,
     head: Annotated[Optional[int], Opt(help="Show this head's pattern (needs --layer).")] = None,
     bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Classify every head (previous-token, first-token, duplicate, induction, uniform, focused …)."""
     from gptscratch.interpret import analyse_heads, attention_patterns, token_label
@@ -98,7 +103,7 @@ def attention_command(
     from gptscratch.interpret.heads import DETECTORS
     from gptscratch.interpret.plots import Heatmap
 
-    check_plot(plot)
+    check_plot(plot, html)
 
     loaded = load_model(checkpoint, checkpoint_option)
     config, tokenizer = loaded.model.config, loaded.tokenizer
@@ -116,10 +121,10 @@ def attention_command(
     pattern = None
     if layer is not None:
         pattern = attention_patterns(loaded.model, ids, [layer])[0, 0].float()      # (nh, T, T)
+    out = {"tokens": ids, "token_strings": labels, "heads": [p.to_dict() for p in profiles]}
+    if head is not None:
+        out["pattern"] = pattern[head].tolist()
     if json_output:
-        out = {"tokens": ids, "token_strings": labels, "heads": [p.to_dict() for p in profiles]}
-        if head is not None:
-            out["pattern"] = pattern[head].tolist()
         print_json(out)
     else:
         short = {"previous_token": "prev", "first_token": "first", "current_token": "self",
@@ -146,6 +151,15 @@ def attention_command(
                             d.replace("_", "-"), [str(lay) for lay in range(config.n_layer)],
                             [str(h) for h in range(config.n_head)], "head", "layer", 0, 1) for d in DETECTORS]
         save_plot(plot, maps)
+    if html:
+        from gptscratch.views import causal_rows
+
+        layers = list(range(config.n_layer)) if layer is None else [layer]
+        patterns = attention_patterns(loaded.model, ids, layers)[:, 0].float()     # (layers, nh, T, T)
+        save_page(html, "attention", f"attention: {loaded.path.name}", {
+            **out, "layers": layers, "n_head": config.n_head,
+            "selected": {"layer": layers[0], "head": head or 0},
+            "patterns": [[causal_rows(m.tolist()) for m in per_layer] for per_layer in patterns]})
 
 
 @app.command("induction-heads")
@@ -157,13 +171,14 @@ def induction_heads_command(
     seed: Annotated[int, Opt(help="Seed of the random tokens.")] = 0,
     top: Annotated[int, Opt(help="Heads listed.")] = 10,
     bos: BosOpt = True, demo: DemoOpt = False, json_output: JsonOpt = False, plot: PlotOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
     """Rank heads by induction score on repeated random tokens; find the previous-token heads feeding them."""
     from gptscratch.interpret import analyse_heads, copy_length, find_induction_heads, repeated_random_tokens
     from gptscratch.interpret.demos import ATTENTION_TEXT
     from gptscratch.interpret.plots import Heatmap
 
-    check_plot(plot)
+    check_plot(plot, html)
 
     loaded = load_model(checkpoint, checkpoint_option)
     config, tokenizer = loaded.model.config, loaded.tokenizer
@@ -200,6 +215,17 @@ def induction_heads_command(
         layers, heads = [str(i) for i in range(config.n_layer)], [str(i) for i in range(config.n_head)]
         save_plot(plot, [Heatmap(report.scores, "induction score", layers, heads, "head", "layer", 0, 1),
                      Heatmap(report.previous_token_scores, "previous-token score", layers, heads, "head", "layer", 0, 1)])
+    if html:
+        from gptscratch.interpret import attention_patterns
+        from gptscratch.views import causal_rows
+
+        best = report.ranked[:3]
+        patterns = attention_patterns(loaded.model, tokens[:1].to(next(loaded.model.parameters()).device),
+                                      sorted({h.layer for h in best}))
+        where = {lay: i for i, lay in enumerate(sorted({h.layer for h in best}))}
+        save_page(html, "induction", f"induction heads: {loaded.path.name}", {**result, "offset": offset, "patterns": [
+            {"name": h.name, "layer": h.layer, "head": h.head,
+             "pattern": causal_rows(patterns[where[h.layer], 0, h.head].float().tolist(), 3)} for h in best]})
 
 
 @app.command("patch")

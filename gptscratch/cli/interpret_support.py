@@ -20,6 +20,8 @@ CheckpointOpt = Annotated[Optional[str], Opt("--checkpoint", "-c", help="Same as
                                               show_default=False)]
 JsonOpt = Annotated[bool, Opt("--json", help="Print one JSON object on stdout instead of tables.")]
 PlotOpt = Annotated[Optional[str], Opt("--plot", metavar="FILE.png", help="Also save a heatmap (needs matplotlib).")]
+HtmlOpt = Annotated[Optional[str], Opt("--html", metavar="FILE.html",
+                                       help="Also write an interactive page (one self-contained file, opens offline).")]
 BosOpt = Annotated[bool, Opt("--bos/--no-bos", help="Put the end-of-text token in front, as TransformerLens does.")]
 TextOpt = Annotated[Optional[str], Opt("--text", "-t", help="Text to read (default: stdin when piped).")]
 DemoOpt = Annotated[bool, Opt("--demo", help="Run the built-in examples.")]
@@ -28,12 +30,22 @@ STYLES = {"Critical": "bold red", "Important": "yellow", "Moderate": "cyan", "Mi
           "first-token": "blue", "current-token": "cyan", "uniform": "dim", "focused": "yellow", "mixed": ""}
 
 
-def check_plot(plot) -> None:
-    """Refuse a bad --plot path before any analysis runs (and prints)."""
+def check_plot(plot, html=None) -> None:
+    """Refuse a bad --plot or --html path before any analysis runs (and prints)."""
     if plot:
         from gptscratch.interpret.plots import check_plot_path
 
         check_plot_path(plot)
+    if html:
+        from gptscratch.paths import check_html_destination
+
+        check_html_destination(html, "--html")
+
+
+def save_page(path, view: str, title: str, data: dict) -> None:
+    from gptscratch.views import write_page
+
+    log(f"wrote {write_page(path, view, title, data)}")
 
 
 def load_model(checkpoint, checkpoint_option=None):

@@ -19,7 +19,7 @@ from gptscratch.cli.render import announce_device, log, print_json, progress_cal
 from gptscratch.cli.settings import SETTINGS
 from gptscratch.tokenizers import describe_names
 
-app = typer.Typer(help="Train a GPT from scratch (or resume a run); list and plot runs.", no_args_is_help=False)
+app = typer.Typer(help="Train a GPT from scratch (or resume a run); list, plot and report runs.", no_args_is_help=False)
 
 Opt = typer.Option
 RESUME_LATEST = ":latest"
@@ -262,6 +262,28 @@ def plot(
                [(r["name"], r["spark"], r["first"], r["last"], f"{r['min']:.4g} ({r['min_step']})") for r in lines]))
     if written:
         log(f"wrote {written}")
+
+
+@app.command("report")
+def report(
+    run: Annotated[str, typer.Argument(help="Run folder or run name.")],
+    html: Annotated[Optional[Path], Opt("--html", metavar="FILE.html",
+                                        help="Page to write (default: RUN/report.html).")] = None,
+    json_output: Annotated[bool, Opt("--json", help="Print the report as JSON on stdout (no page written).")] = False,
+) -> None:
+    """A run's report card as one HTML page: loss and learning-rate curves, samples over time, config, dataset."""
+    from gptscratch.paths import check_html_destination
+    from gptscratch.training.report import run_report
+
+    run_dir = _run_folder(run)
+    target = check_html_destination(html or run_dir / "report.html", "--html") if not json_output or html else None
+    data = run_report(run_dir)
+    if json_output:
+        print_json(data)
+    if target is not None:
+        from gptscratch.views import write_page
+
+        log(f"wrote {write_page(target, 'report', f'gptscratch run {run_dir.name}', data)}")
 
 
 def _run_folder(run: str) -> Path:
