@@ -97,6 +97,7 @@ from gptscratch.cli import eval as eval_cli  # noqa: E402
 from gptscratch.cli import eval_accuracy as eval_accuracy_cli  # noqa: E402
 from gptscratch.cli import generate as generate_cli  # noqa: E402
 from gptscratch.cli import interpret as interpret_cli  # noqa: E402
+from gptscratch.cli import learn as learn_cli  # noqa: E402
 from gptscratch.cli import pretrained as pretrained_cli  # noqa: E402
 from gptscratch.cli import serve as serve_cli  # noqa: E402
 from gptscratch.cli import train as train_cli  # noqa: E402
@@ -110,6 +111,7 @@ eval_cli.app.command("accuracy")(eval_accuracy_cli.accuracy)
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(pretrained_cli.app, name="pretrained")
 app.add_typer(interpret_cli.app, name="interpret")
+app.add_typer(learn_cli.app, name="learn")
 # ---------------------------------------------------------------------------------------
 
 

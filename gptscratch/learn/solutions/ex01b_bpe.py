@@ -1,0 +1,45 @@
+"""Exercise 01b — byte-pair encoding (docs/lessons/01b-byte-pair-encoding.md): a solution.
+
+BPE training repeats one step: find the most frequent adjacent pair of ids and merge it into a new id. Write
+the two halves of that step, then run `gptscratch learn check 01b`; `gptscratch learn hint 01b` if stuck.
+A "word" is one chunk of the pre-split text as a list of ids (bytes 0 … 255 at first, merges from 256 on);
+the corpus is a list of distinct words with how often each occurs.
+"""
+
+
+def most_frequent_pair(words, counts):
+    """The adjacent pair of ids that occurs most often in the corpus.
+
+        pairs[(a, b)] = Σ_w counts[w] · (occurrences of a, b side by side in words[w])
+
+    Overlapping runs count every pair: [97, 97, 97] holds (97, 97) twice. Ties go to the smallest pair
+    ((1, 9) before (2, 0)). words: list of lists of ints; counts: list of ints, one per word.
+    Returns a tuple (a, b), or None when no word has two ids.
+    Reference: gptscratch/tokenizers/bpe.py, `count_pairs` and the choice at the top of `train`'s loop.
+    """
+    totals = {}
+    for word, count in zip(words, counts):
+        for pair in zip(word, word[1:]):
+            totals[pair] = totals.get(pair, 0) + count
+    if not totals:
+        return None
+    return min(totals, key=lambda pair: (-totals[pair], pair))
+
+
+def merge(word, pair, new_id):
+    """`word` with every occurrence of `pair` replaced by `new_id`, scanning left to right without overlap.
+
+        merge([97, 97, 97, 98], (97, 97), 256) → [256, 97, 98]
+
+    word: list of ints; pair: (a, b); new_id: int. Returns a new list (the input is left as it was).
+    Reference: gptscratch/tokenizers/bpe.py, `merge_word` (its first result).
+    """
+    out, i = [], 0
+    while i < len(word):
+        if i + 1 < len(word) and (word[i], word[i + 1]) == tuple(pair):
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return out

@@ -1,0 +1,44 @@
+"""Exercise 12 — evaluation: loss, perplexity and bits per byte (docs/lessons/12-evaluation.md).
+
+A model sees at most `context` tokens, so a long text is scored window by window. Write the sliding-window
+loss and the two numbers derived from it, then run `gptscratch learn check 12` (`gptscratch learn hint 12`).
+"""
+
+import math
+
+import torch
+
+
+def sliding_window_loss(model, tokens, context, stride):
+    """The mean negative log-likelihood (nats per token) of `tokens` under `model`, every token from index 1 on
+    predicted exactly once:
+
+        windows begin at 0, stride, 2·stride, …           (stride ≤ context)
+        a window's inputs are tokens[begin:end], end = min(begin + context, N − 1),
+                   its targets tokens[begin + 1 : end + 1]  (the next token at each position)
+        it scores only the targets whose index is past the previous window's end (the first window: all);
+        the window whose end is N − 1 is the last
+        loss = (1 / (N − 1)) Σ_i −ln p(tokens[i] | what the window showed before it)
+
+    With stride < context every window after the first gives its scored tokens context − stride tokens of
+    history: slower, and closer to the model's true loss. model(x) with x (1, T) int64 returns
+    (logits (1, T, V), None); tokens: a list of N ≥ 2 ints. Returns a float.
+    Reference: gptscratch/evaluation/perplexity.py, `evaluate_tokens` and its `window_plan`.
+    """
+    raise NotImplementedError
+
+
+def perplexity(loss):
+    """e^loss: the number of equally likely tokens the model is as uncertain as. Returns a float.
+    Reference: gptscratch/evaluation/perplexity.py, `PerplexityResult.perplexity`."""
+    raise NotImplementedError
+
+
+def bits_per_byte(loss, num_predictions, num_bytes):
+    """The same information per byte of text instead of per token — comparable across tokenizers:
+
+        BPB = loss · num_predictions / (ln 2 · num_bytes)       loss in nats per token
+
+    Returns a float. Reference: gptscratch/evaluation/perplexity.py, `PerplexityResult.bits_per_byte`.
+    """
+    raise NotImplementedError
