@@ -84,7 +84,7 @@ def logit_lens_command(
         save_plot(plot, maps or [Heatmap(r["target_prob"], "probability of the correct next token", r["labels"],
                                      r["token_strings"], "position", "layer", 0.0, 1.0) for r in results])
     if html:
-        save_page(html, "logit-lens", f"logit lens: {loaded.path.name}", {"items": [{**r, "target_strings": a} for r, a in zip(results, answers)], "k": k})
+        save_page(html, "logit-lens", "logit lens", loaded, {"items": [{**r, "target_strings": a} for r, a in zip(results, answers)], "k": k})
 
 
 @app.command("attention")
@@ -156,7 +156,7 @@ def attention_command(
 
         layers = list(range(config.n_layer)) if layer is None else [layer]
         patterns = attention_patterns(loaded.model, ids, layers)[:, 0].float()     # (layers, nh, T, T)
-        save_page(html, "attention", f"attention: {loaded.path.name}", {
+        save_page(html, "attention", "attention", loaded, {
             **out, "layers": layers, "n_head": config.n_head,
             "selected": {"layer": layers[0], "head": head or 0},
             "patterns": [[causal_rows(m.tolist()) for m in per_layer] for per_layer in patterns]})
@@ -223,7 +223,7 @@ def induction_heads_command(
         patterns = attention_patterns(loaded.model, tokens[:1].to(next(loaded.model.parameters()).device),
                                       sorted({h.layer for h in best}))
         where = {lay: i for i, lay in enumerate(sorted({h.layer for h in best}))}
-        save_page(html, "induction", f"induction heads: {loaded.path.name}", {**result, "offset": offset, "patterns": [
+        save_page(html, "induction", "induction heads", loaded, {**result, "offset": offset, "patterns": [
             {"name": h.name, "layer": h.layer, "head": h.head,
              "pattern": causal_rows(patterns[where[h.layer], 0, h.head].float().tolist(), 3)} for h in best]})
 

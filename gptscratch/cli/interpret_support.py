@@ -42,10 +42,13 @@ def check_plot(plot, html=None) -> None:
         check_html_destination(html, "--html")
 
 
-def save_page(path, view: str, title: str, data: dict) -> None:
+def save_page(path, view: str, title: str, loaded, data: dict) -> None:
+    """Write the --html page; its title names the analysis and the model (a run's name, not "latest")."""
+    from gptscratch.checkpoint import RUN_CHECKPOINTS
     from gptscratch.views import write_page
 
-    log(f"wrote {write_page(path, view, title, data)}")
+    name = loaded.path.parent.name if loaded.path.name in RUN_CHECKPOINTS else loaded.path.name
+    log(f"wrote {write_page(path, view, f'{title}: {name}', data)}")
 
 
 def load_model(checkpoint, checkpoint_option=None):

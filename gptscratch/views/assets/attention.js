@@ -25,8 +25,8 @@
     GS.el("div", {class: "controls"}, layerSelect, headSelect, title));
   const strip = GS.el("div", {class: "tokens", id: "tokens"}, d.token_strings.map((text, i) =>
     GS.el("span", {class: "token", dataset: {pos: i}, title: `position ${i}, id ${d.tokens[i]}`,
-      onmouseenter: () => { if (!state.locked) { state.query = i; draw(); } },
-      onclick: () => { state.locked = state.locked && state.query === i ? false : true; state.query = i; draw(); }},
+      onmouseenter: () => { if (!state.locked) { state.query = i; drawQuery(); } },
+      onclick: () => { state.locked = !(state.locked && state.query === i); state.query = i; drawQuery(); }},
     GS.visible(text))));
   const readout = GS.el("div", {id: "readout", class: "panel"});
   document.getElementById("view").lastChild.append(strip, GS.el("p"), readout);
@@ -75,8 +75,7 @@
     const rows = [...Array(T).keys()].map((q) => weights(state.head, q));
     const labels = d.token_strings.map((t, i) => `${GS.visible(t)} ${i}`);
     const map = GS.heatmap(rows, labels, d.token_strings.map(GS.visible), {id: "pattern",
-      onClick: (q) => { state.query = q; state.locked = true; draw(); }});
-    GS.activate(map, state.query, state.query);
+      onClick: (q) => { state.query = q; state.locked = true; drawQuery(); }});
     patternBox.querySelector(".scroll")?.remove();
     patternBox.append(GS.el("div", {class: "scroll"}, map));
   }
@@ -93,10 +92,19 @@
     GS.el("td", {class: "num"}, GS.fmt(p.normalized_entropy, 3))))));
   }
 
+  // A new query redraws what depends on it; the whole pattern (T × T cells) is redrawn only for a new head.
+  function drawQuery() {
+    drawTokens(); drawAllHeads();
+    const map = document.getElementById("pattern");
+    GS.activate(map, state.query, state.query);
+    map.querySelectorAll("tbody th.active").forEach((n) => n.classList.remove("active"));
+    map.querySelector(`tbody th[data-row="${state.query}"]`).classList.add("active");
+  }
+
   function draw() {
     document.getElementById("layer").value = String(state.layerIndex);
     document.getElementById("head").value = String(state.head);
-    drawTokens(); drawAllHeads(); drawPattern(); drawTable();
+    drawPattern(); drawTable(); drawQuery();
   }
   draw();
 })();
