@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: venv llama-cpp test test-slow test-all demo docs docs-assets release-check clean
+.PHONY: venv llama-cpp test test-slow test-all demo docs docs-vendor docs-assets notebooks release-check clean
 
 # The stamp file re-runs the install when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -38,23 +38,34 @@ llama-cpp: venv
 	@$(BIN)/python -m pip install -q "$(WHEEL_CACHE)"/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	@echo "llama-cpp-python $(LLAMA_CPP_VERSION) installed from $(WHEEL_CACHE)"
 
-test: venv docs-assets
+test: venv docs-vendor
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-slow: venv docs-assets
+test-slow: venv docs-vendor
 	$(BIN)/python -m pytest -q -m slow
 
-test-all: venv docs-assets
+test-all: venv docs-vendor
 	$(BIN)/python -m pytest -q
 
-docs: venv docs-assets
+docs: venv docs-vendor
 	@$(BIN)/python -m pip install -q "mkdocs>=1.6" "mkdocs-material>=9.5"
 	$(BIN)/mkdocs build --strict
 
 # Mermaid for the site's diagrams, served by the site itself (no CDN): `npm pack` of the version pinned in
 # docs/hooks/mermaid_local.py, checksum-checked, kept in build/docs-assets/. Fetches once; then does nothing.
-docs-assets:
+docs-vendor:
 	@$(PYTHON) docs/hooks/mermaid_local.py
+
+# The lessons' pictures and the numbers they quote, regenerated from real runs (training, attention, logit lens,
+# positions, KV-cache speed, screenshots of the --html pages in Chromium) into docs/images/ + figures.json:
+# ~5 minutes on 2 cores. Not part of `make test`; `--only NAME` of the script redoes one picture
+# (benchmarks/docs_assets.py --list).
+docs-assets: venv
+	$(BIN)/python benchmarks/docs_assets.py
+
+# The lessons as Jupyter notebooks (docs/notebooks.py, with jupytext): build/notebooks/NN-*.ipynb, one per lesson.
+notebooks: venv
+	$(BIN)/python docs/notebooks.py
 
 release-check: venv
 	$(BIN)/python -m pytest -q -m slow tests/test_release.py

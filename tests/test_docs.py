@@ -23,6 +23,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -147,7 +148,7 @@ def test_relative_links_point_at_existing_files():
 
 LESSON_PAGES = sorted(LESSONS.glob("[0-9][0-9]*-*.md"))  # 01-..., 01b-..., 02-...
 REQUIRED_SECTIONS = ("## The idea", "## The formula", "## The shapes", "## The picture", "## In the code",
-                     "## Experiment", "### What you should see")
+                     "## Experiment", "### What you should see", "## Exercise")
 
 
 @pytest.mark.parametrize("lesson", LESSON_PAGES, ids=[p.stem for p in LESSON_PAGES])
@@ -211,12 +212,21 @@ def test_built_pages_link_to_the_source_pages_not_outside_the_site(built_site):
     lesson = built_site / "lessons" / "03-attention" / "index.html"
     targets = {(lesson.parent / href).resolve() for href, _ in HREF.findall(lesson.read_text(encoding="utf-8"))}
     assert (built_site / SOURCE_PAGE).parent.resolve() in targets
+    # With site_url set, MkDocs writes 404.html's links from the site's root (/gptscratch/...) and each page's
+    # canonical link as the full address: both are read from the built site's root.
+    site_url = re.search(r"^site_url:\s*(\S+)", (REPO / "mkdocs.yml").read_text(encoding="utf-8"), flags=re.M).group(1)
+    site_path = urlsplit(site_url).path
     escaping, dead = [], []
     for page in built_site.rglob("*.html"):
         for href, _ in HREF.findall(page.read_text(encoding="utf-8")):
+            base = page.parent
+            for prefix in (site_url, site_path):
+                if href.startswith(prefix):
+                    href, base = href[len(prefix):], built_site
+                    break
             if "gptscratch/" in href and "source/gptscratch/" not in href and not re.match(r"^[a-z]+:", href):
                 escaping.append(f"{page.relative_to(built_site)} → {href}")
-            if "source/gptscratch/" in href and not (page.parent / href / "index.html").is_file():
+            if "source/gptscratch/" in href and not (base / href / "index.html").is_file():
                 dead.append(f"{page.relative_to(built_site)} → {href}")
     assert not escaping, "links leaving the site for gptscratch/:\n" + "\n".join(escaping)
     assert not dead, "links to missing source pages:\n" + "\n".join(dead)
@@ -334,3 +344,66 @@ def test_diagrams_render_with_the_network_cut(built_site, tmp_path):
     assert any(path.endswith("/mermaid/mermaid.min.js") for path in requested), requested
     assert "flowchart TB" not in dom, "the diagram's source text is still on the page: Mermaid did not draw it"
     assert dom.count('<div class="mermaid">') == diagrams
+
+
+# Code links: a lesson's link into gptscratch/ names the exact function or class it explains (`file.py#name`,
+# `file.py#Class.method`), which docs/hooks/source_pages.py turns into a link to that line on the built site.
+SOURCE_LINK = re.compile(r"\]\(((?:\.\./)+gptscratch/[^)\s#]+\.py)(?:#([^)\s]*))?\)")
+# Links to a whole module, where no single definition fits: (lesson, target) pairs, kept short.
+MODULE_LEVEL_LINKS = {
+    ("08-backpropagation.md", "../../gptscratch/manual/__init__.py"),       # the package's overview docstring
+    ("13-interpretability.md", "../../gptscratch/interpret/__init__.py"),   # the package, then each module
+}
+
+
+def _definition_line(path: Path, anchor: str) -> int | None:
+    """The line of `def name` / `class name` at the top level of `path` (`Class.method`: inside that class)."""
+    import ast
+
+    scope: list = ast.parse(path.read_text(encoding="utf-8")).body
+    node = None
+    for part in anchor.split("."):
+        node = next((n for n in scope if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                     and n.name == part), None)
+        if node is None:
+            return None
+        scope = node.body
+    return node.lineno
+
+
+def _source_pages_hook():
+    """docs/hooks/source_pages.py, loaded as MkDocs loads it; None where mkdocs is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("mkdocs") is None:
+        return None
+    spec = importlib.util.spec_from_file_location("source_pages", DOCS / "hooks" / "source_pages.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
+
+
+def test_lesson_code_links_name_a_function_or_class():
+    unanchored, unresolved, misplaced = [], [], []
+    hook = _source_pages_hook()
+    for lesson in LESSON_PAGES:
+        text = re.sub(r"```.*?```", "", lesson.read_text(encoding="utf-8"), flags=re.S)
+        for target, anchor in SOURCE_LINK.findall(text):
+            where = f"{lesson.name} → {target}{'#' + anchor if anchor else ''}"
+            path = (lesson.parent / target).resolve()
+            if not anchor:
+                if (lesson.name, target) not in MODULE_LEVEL_LINKS:
+                    unanchored.append(where)
+                continue
+            line = _definition_line(path, anchor)
+            if line is None:
+                unresolved.append(where)
+            elif hook is not None and hook._line_anchor(path, anchor) != f"#__codelineno-0-{line}":
+                # the site's hook takes the first `def name` anywhere in the file: a same-named method earlier
+                # in the file would send the reader to the wrong place
+                misplaced.append(f"{where}: the site would open {hook._line_anchor(path, anchor)!r}, not line {line}")
+    assert not unanchored, "links to a whole file; name the function (file.py#name):\n" + "\n".join(unanchored)
+    assert not unresolved, "anchors that name no def/class of the file:\n" + "\n".join(unresolved)
+    assert not misplaced, "\n".join(misplaced)
+    used = {(p.name, t) for p in LESSON_PAGES for t, a in SOURCE_LINK.findall(p.read_text(encoding="utf-8")) if not a}
+    assert MODULE_LEVEL_LINKS <= used, f"stale MODULE_LEVEL_LINKS entries: {MODULE_LEVEL_LINKS - used}"

@@ -40,7 +40,7 @@ BUNDLE = CACHE / "mermaid.min.js"
 LICENSE = CACHE / "LICENSE"
 SITE_DIR = "assets/javascripts/mermaid"  # where the copy lives in the built site
 SITE_BUNDLE = f"{SITE_DIR}/mermaid.min.js"
-FETCH = "make docs-assets"  # or: python docs/hooks/mermaid_local.py
+FETCH = "make docs-vendor"  # or: python docs/hooks/mermaid_local.py
 DIAGRAM = re.compile(r'<(?:pre|div)\b[^>]*\bclass="[^"]*\bmermaid\b')
 MATERIAL_BUNDLE = re.compile(r'<script src="[^"]*assets/javascripts/bundle\.[0-9a-f]+\.min\.js"></script>')
 
@@ -66,7 +66,7 @@ def fetch() -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise SystemExit("error: npm is needed once to fetch Mermaid for the docs site; install Node.js "
-                         "(which brings npm), then run `make docs-assets` again")
+                         "(which brings npm), then run `make docs-vendor` again")
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE.parent) as scratch:
         done = subprocess.run([npm, "pack", f"mermaid@{VERSION}", "--pack-destination", scratch, "--silent"],
@@ -74,7 +74,7 @@ def fetch() -> Path:
         archives = list(Path(scratch).glob("mermaid-*.tgz"))
         if done.returncode != 0 or len(archives) != 1:
             raise SystemExit(f"error: `npm pack mermaid@{VERSION}` failed: {done.stderr.strip()[-500:]}; "
-                             "check the connection to the npm registry and run `make docs-assets` again")
+                             "check the connection to the npm registry and run `make docs-vendor` again")
         with tarfile.open(archives[0]) as archive:
             members = {"package/dist/mermaid.min.js": BUNDLE, "package/LICENSE": LICENSE}
             for member, target in members.items():

@@ -5,8 +5,6 @@ Write a LoRA layer's forward pass and the merge that folds the adapter back into
 Shapes: in / out the layer's widths, r the rank (r ≪ in, out).
 """
 
-import torch
-
 
 def lora_linear(x, weight, bias, lora_A, lora_B, alpha):
     """A frozen Linear layer plus a trainable low-rank change (Hu et al. 2021):
