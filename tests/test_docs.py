@@ -346,13 +346,18 @@ def test_diagrams_render_with_the_network_cut(built_site, tmp_path):
     assert dom.count('<div class="mermaid">') == diagrams
 
 
-# Code links: a lesson's link into gptscratch/ names the exact function or class it explains (`file.py#name`,
-# `file.py#Class.method`), which docs/hooks/source_pages.py turns into a link to that line on the built site.
+# Code links: a link from any page of docs/lessons/ (the lessons, the index, the reading order, the glossary, the
+# exercises) into gptscratch/ names the exact function or class it explains (`file.py#name`, `file.py#Class.method`),
+# which docs/hooks/source_pages.py turns into a link to that line on the built site.
 SOURCE_LINK = re.compile(r"\]\(((?:\.\./)+gptscratch/[^)\s#]+\.py)(?:#([^)\s]*))?\)")
-# Links to a whole module, where no single definition fits: (lesson, target) pairs, kept short.
+LESSONS_FOLDER_PAGES = sorted(LESSONS.glob("*.md"))
+# Links to a whole package, where no single definition fits: (page, target) pairs, kept short. Each target is a
+# package __init__.py with no def or class of its own, only the overview docstring the sentence points at.
 MODULE_LEVEL_LINKS = {
     ("08-backpropagation.md", "../../gptscratch/manual/__init__.py"),       # the package's overview docstring
     ("13-interpretability.md", "../../gptscratch/interpret/__init__.py"),   # the package, then each module
+    ("exercises.md", "../../gptscratch/manual/__init__.py"),                # "the backward passes of manual/"
+    ("exercises.md", "../../gptscratch/learn/__init__.py"),                 # "the files live in learn/"
 }
 
 
@@ -384,9 +389,10 @@ def _source_pages_hook():
 
 
 def test_lesson_code_links_name_a_function_or_class():
+    assert {p.name for p in LESSON_PAGES} < {p.name for p in LESSONS_FOLDER_PAGES}
     unanchored, unresolved, misplaced = [], [], []
     hook = _source_pages_hook()
-    for lesson in LESSON_PAGES:
+    for lesson in LESSONS_FOLDER_PAGES:
         text = re.sub(r"```.*?```", "", lesson.read_text(encoding="utf-8"), flags=re.S)
         for target, anchor in SOURCE_LINK.findall(text):
             where = f"{lesson.name} → {target}{'#' + anchor if anchor else ''}"
@@ -405,5 +411,6 @@ def test_lesson_code_links_name_a_function_or_class():
     assert not unanchored, "links to a whole file; name the function (file.py#name):\n" + "\n".join(unanchored)
     assert not unresolved, "anchors that name no def/class of the file:\n" + "\n".join(unresolved)
     assert not misplaced, "\n".join(misplaced)
-    used = {(p.name, t) for p in LESSON_PAGES for t, a in SOURCE_LINK.findall(p.read_text(encoding="utf-8")) if not a}
+    used = {(p.name, t) for p in LESSONS_FOLDER_PAGES for t, a in SOURCE_LINK.findall(p.read_text(encoding="utf-8"))
+            if not a}
     assert MODULE_LEVEL_LINKS <= used, f"stale MODULE_LEVEL_LINKS entries: {MODULE_LEVEL_LINKS - used}"
