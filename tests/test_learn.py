@@ -34,17 +34,19 @@ def test_the_solution_passes_every_check(exercise_id):
 
 
 @pytest.mark.parametrize("exercise_id", IDS)
-def test_the_stub_fails_every_check_because_it_is_not_written(exercise_id):
+def test_the_stub_fails_every_check_because_it_is_not_written(exercise_id, tmp_path):
     exercise = find_exercise(exercise_id)
-    results = run_checks(exercise, exercise.stub_path)
+    stub = tmp_path / exercise.filename
+    stub.write_text(exercise.stub_text(), encoding="utf-8")
+    results = run_checks(exercise, stub)
     assert [r.name for r in results] == [name for name, _ in checks_of(exercise)]   # imported: every check ran
     for result in results:
         assert not result.passed
         assert "is not written yet (it raises NotImplementedError)" in result.message, result
 
 
-def _functions(path: Path) -> dict[str, tuple[list[str], str]]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def _functions(source: str) -> dict[str, tuple[list[str], str]]:
+    tree = ast.parse(source)
     return {node.name: ([a.arg for a in node.args.args], ast.get_docstring(node))
             for node in tree.body if isinstance(node, ast.FunctionDef)}
 
@@ -52,14 +54,17 @@ def _functions(path: Path) -> dict[str, tuple[list[str], str]]:
 @pytest.mark.parametrize("exercise_id", IDS)
 def test_stub_and_solution_ask_for_the_same_functions_with_a_reference(exercise_id):
     exercise = find_exercise(exercise_id)
-    stub, solution = _functions(exercise.stub_path), _functions(exercise.solution_path)
+    stub_text = exercise.stub_text()
+    stub, solution = _functions(stub_text), _functions(exercise.solution_path.read_text(encoding="utf-8"))
     assert stub == solution
     assert tuple(stub) == exercise.functions
     for name, (_, docstring) in stub.items():
         assert "Reference: " in docstring, name
         assert f"def {name}" not in docstring
-    assert exercise.stub_path.name == exercise.solution_path.name == exercise.filename
-    assert f"gptscratch learn check {exercise.id}" in exercise.stub_path.read_text(encoding="utf-8")
+    assert exercise.solution_path.name == exercise.filename
+    assert f"gptscratch learn check {exercise.id}" in stub_text and "a solution" not in stub_text
+    bodies = [node.body[1:] for node in ast.parse(stub_text).body if isinstance(node, ast.FunctionDef)]
+    assert all(len(body) == 1 and isinstance(body[0], ast.Raise) for body in bodies)   # nothing given away
 
 
 def test_every_lesson_has_exactly_one_exercise():
@@ -164,7 +169,7 @@ def test_start_check_solution_check(capsys, monkeypatch, tmp_path):
     code, out, err = run_cli_in_process(capsys, monkeypatch, "learn", "start", "3")
     work = Path("gptscratch-exercises") / "ex03_attention.py"
     assert code == 0 and out.strip() == str(work) and "gptscratch learn check 03" in err
-    assert work.read_bytes() == exercise.stub_path.read_bytes()
+    assert work.read_text(encoding="utf-8") == exercise.stub_text()
 
     code, out, err = run_cli_in_process(capsys, monkeypatch, "learn", "check", "03")
     assert code == 1
@@ -201,7 +206,7 @@ def test_start_never_overwrites_the_learners_work_without_force(capsys, monkeypa
     assert code == 2 and out == "" and "--force" in err and "Traceback" not in err
     assert work.read_text(encoding="utf-8") == "# my work\n"
     code, _, _ = run_cli_in_process(capsys, monkeypatch, "learn", "start", "01b", "--dir", "work", "--force")
-    assert code == 0 and work.read_bytes() == find_exercise("01b").stub_path.read_bytes()
+    assert code == 0 and work.read_text(encoding="utf-8") == find_exercise("01b").stub_text()
 
 
 def test_bad_ids_and_missing_files_exit_2_with_the_fix(capsys, monkeypatch, tmp_path):
@@ -241,3 +246,18 @@ def test_one_exercise_may_import_another_from_the_work_folder(tmp_path):
         assert all(r.passed for r in run_checks(find_exercise("04"), learner))
     finally:
         sys.modules.pop("ex03_attention", None)
+
+
+def test_a_stub_is_the_solution_with_the_bodies_emptied():
+    from gptscratch.learn.stub import make_stub
+
+    solution = ('"""Exercise 99 — a test (x.md): a\nsolution."""\n\nimport math\n\n\n'
+                'def f(x):\n    """Square it."""\n    y = x * x\n    return y\n\n\n'
+                'def g(x, *, k=2):\n    """Keep it."""\n    return x\n')
+    assert make_stub(solution, ("f",)) == ('"""Exercise 99 — a test (x.md)."""\n\nimport math\n\n\n'
+                                           'def f(x):\n    """Square it."""\n    raise NotImplementedError\n\n\n'
+                                           'def g(x, *, k=2):\n    """Keep it."""\n    return x\n')
+    with pytest.raises(ValueError, match="defines no h"):
+        make_stub(solution, ("h",))
+    with pytest.raises(ValueError, match="no docstring"):
+        make_stub("def f(x):\n    return x\n", ("f",))

@@ -10,7 +10,8 @@ assignments). Every solution passes its checks and every stub fails them (tests/
     checking.py    loading a learner's file, running the checks, the comparisons they use
     workspace.py   the learner's work folder: start (copy a stub), the file to check, progress
     checks/        one module of checks per lesson (lessonNN.py)
-    stubs/, solutions/   exNN_topic.py: the starting file and one way to finish it
+    solutions/     exNN_topic.py: one way to write each exercise's functions
+    stub.py        the starting file, made from the solution: the same functions and docstrings, bodies emptied
 
 Library code: it returns results and raises gptscratch.errors; `gptscratch/cli/learn.py` prints them.
 """

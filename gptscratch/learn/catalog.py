@@ -2,9 +2,10 @@
 (the command line lists them instantly).
 
 Each exercise `ID` (the lesson's number: "01", "01b", "02", … "15") has
-    stubs/exNN_topic.py       what the learner starts from: the functions to write, each with its formula, shapes
-                              and gptscratch's reference in the docstring, and a body that raises NotImplementedError
     solutions/exNN_topic.py   one way to write them (the tests prove it passes every check)
+    the stub                  what the learner starts from, made from the solution (stub.py): the functions to
+                              write, each with its formula, shapes and gptscratch's reference in the docstring,
+                              and a body that raises NotImplementedError
     checks/lessonNN.py        the checks: the learner's functions against gptscratch's own on seeded inputs
 """
 
@@ -39,9 +40,11 @@ class Exercise:
         """The lesson on the documentation site."""
         return f"{SITE}{Path(self.lesson).stem}/"
 
-    @property
-    def stub_path(self) -> Path:
-        return HERE / "stubs" / self.filename
+    def stub_text(self) -> str:
+        """The learner's starting file: the solution with the bodies of `functions` emptied (see stub.py)."""
+        from .stub import make_stub
+
+        return make_stub(self.solution_path.read_text(encoding="utf-8"), self.functions)
 
     @property
     def solution_path(self) -> Path:

@@ -39,7 +39,7 @@ def start(exercise: Exercise, folder: Path = DEFAULT_FOLDER, force: bool = False
     """Copy the exercise's stub to folder/exNN_topic.py (creating the folder). A file already there that differs
     from the stub is the learner's work: UsageError unless `force`."""
     target = Path(folder) / exercise.filename
-    stub = exercise.stub_path.read_bytes()
+    stub = exercise.stub_text().encode("utf-8")
     if Path(folder).exists() and not Path(folder).is_dir():
         raise UsageError(f"--dir {folder} is a file, not a folder; choose a folder for your exercises")
     if target.is_dir():

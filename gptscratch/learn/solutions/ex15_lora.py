@@ -5,6 +5,8 @@ Write a LoRA layer's forward pass and the merge that folds the adapter back into
 Shapes: in / out the layer's widths, r the rank (r ≪ in, out).
 """
 
+import torch  # noqa: F401 - not needed by this solution, but the stub made from it offers it to the learner
+
 
 def lora_linear(x, weight, bias, lora_A, lora_B, alpha):
     """A frozen Linear layer plus a trainable low-rank change (Hu et al. 2021):
