@@ -81,7 +81,7 @@ def load_generators() -> dict[str, Generator]:
 
 
 def machine() -> str:
-    """The CPU, as the docs name it: "AMD EPYC (2 cores; family 25 model 17; AVX-512; no AMX)"."""
+    """The CPU, as the docs name it: "AMD EPYC (2 cores; family 26 model 2; AVX-512; no AMX)"."""
     cores = os.cpu_count() or 1
     info: dict[str, str] = {}
     try:

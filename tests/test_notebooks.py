@@ -10,7 +10,7 @@ GPTSCRATCH_HOME, the scratch folder and the kernel's working directory under tmp
 and no cell may fail. The cells tagged `slow` (the `<!-- run slow -->` experiments, which train) are left out
 unless NOTEBOOKS_RUN_SLOW_CELLS=1: tests/test_docs.py's slow tests already run exactly that code, in the same
 order and namespace, and running it again here would add far more CI time than evidence. Measured on a 2-core
-AMD EPYC (Zen 4) shared with other jobs (load average about 5): the 16 notebooks took 2–2.5 minutes without those
+AMD EPYC (family 26, Zen 5) shared with other jobs (load average about 5): the 16 notebooks took 2–2.5 minutes without those
 cells and 37 minutes with them. Without them every lesson still runs its setup cell and its quick cells, %%bash
 cells included (lessons 1, 1b, 3, 6 and 14), and a failing command is shown to fail its cell.
 """

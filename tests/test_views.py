@@ -40,7 +40,12 @@ def browser():
             pytest.fail("GPTSCRATCH_REQUIRE_BROWSER=1 but no chromium is installed (apt-get install chromium)")
         pytest.skip("needs a headless Chromium (Debian: apt-get install chromium)")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        try:
+            chromium = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        except Exception as error:  # noqa: BLE001 - e.g. a browser on PATH that this Playwright cannot drive
+            if required:
+                raise
+            pytest.skip(f"{path} could not be started by Playwright: {' '.join(str(error).split())[:200]}")
         yield chromium
         chromium.close()
 
@@ -103,7 +108,8 @@ def visible(token: str) -> str:
 
 
 def embedded(html: Path) -> dict:
-    match = re.search(r'<script type="application/json" id="gptscratch-data">(.*?)</script>', html.read_text())
+    match = re.search(r'<script type="application/json" id="gptscratch-data">(.*?)</script>',
+                      html.read_text(encoding="utf-8"))
     return json.loads(match.group(1))
 
 
@@ -112,7 +118,8 @@ def embedded(html: Path) -> dict:
 def test_page_is_self_contained_and_data_cannot_end_its_script_element():
     from gptscratch.views import render_page
 
-    hostile = {"token_strings": ["</script><script>alert(1)</script>", "<!--", "&amp;"], "x": float("nan")}
+    hostile = {"token_strings": ["</script><script>alert(1)</script>", "<!--", "&amp;"], "x": float("nan"),
+               "path": Path("/runs/a")}                  # what --json prints, the page embeds: a path as text
     html = render_page("report", "a <b>title</b>", {"summary": {}, "series": {}, "extra": hostile})
     assert html.count("</script>") == html.count("<script")            # only our own elements close
     assert "<b>title</b>" not in html and "&lt;b&gt;title" in html      # the title is escaped
@@ -120,6 +127,7 @@ def test_page_is_self_contained_and_data_cannot_end_its_script_element():
     assert "default-src 'none'" in html                                 # and the browser is told so
     data = json.loads(re.search(r'id="gptscratch-data">(.*?)</script>', html).group(1))
     assert data["extra"]["token_strings"][0] == hostile["token_strings"][0] and data["extra"]["x"] is None
+    assert data["extra"]["path"] == str(Path("/runs/a"))
     with pytest.raises(ValueError, match="unknown view"):
         render_page("nope", "t", {})
 

@@ -18,13 +18,10 @@ Long lines are never wrapped (`soft_wrap=True`): error and log messages stay one
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -32,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gptscratch.cli.settings import SETTINGS
+from gptscratch.jsonutil import to_json
 
 # rich resolves sys.stdout / sys.stderr at print time, so test runners that swap the
 # streams still capture this output.
@@ -70,38 +68,6 @@ def print_error(msg: str) -> None:
     """Print "error: <msg>" to stderr as a single plain line (no wrapping, no colour codes)."""
     sys.stderr.write(f"error: {msg}\n")
     sys.stderr.flush()
-
-
-def _json_default(obj: Any) -> Any:
-    """Serialise the few non-JSON types commands return (paths, numpy scalars, tuples...)."""
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item"):  # numpy / torch scalars, without importing either
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    return str(obj)
-
-
-def _finite(obj: Any) -> Any:
-    """Replace NaN/inf floats by None: they are not valid JSON and break strict parsers."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {key: _finite(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(value) for value in obj]
-    return obj
-
-
-def to_json(obj: Any) -> str:
-    """Compact, strictly valid JSON on one line (UTF-8 kept; NaN/inf become null)."""
-    return json.dumps(
-        _finite(obj), separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-        default=lambda value: _finite(_json_default(value)),
-    )
 
 
 def print_json(obj: Any) -> None:

@@ -11,6 +11,7 @@ or any other exception included — so one broken function never hides the resul
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 import traceback
@@ -84,20 +85,29 @@ def run_checks(exercise: Exercise, path: Path) -> list[CheckResult]:
     import torch
 
     path = Path(path)
-    try:
-        learner = load_learner(path)
-    except Exception as error:  # noqa: BLE001 - a learner's syntax error is a result, not a crash
-        return [CheckResult(f"import {path.name}", False, _describe(error, path, None))]
-    results = []
+    folder = str(path.resolve().parent)
+    before = set(sys.modules)
+    # The learner's folder stays importable while the checks run (a function may import a sibling exercise when
+    # called), and whatever was imported from it is forgotten afterwards: the next check, in this process or a
+    # notebook, loads the learner's files fresh.
+    sys.path.insert(0, folder)
     threads = torch.get_num_threads()
-    # The inputs are tiny: one thread computes them fastest, and several would wait on each other on a busy CPU.
-    torch.set_num_threads(1)
     try:
+        try:
+            learner = load_learner(path)
+        except Exception as error:  # noqa: BLE001 - a learner's syntax error is a result, not a crash
+            return [CheckResult(f"import {path.name}", False, _describe(error, path, None))]
+        # The inputs are tiny: one thread computes them fastest, and several would wait on each other on a busy CPU.
+        torch.set_num_threads(1)
         with torch.random.fork_rng(devices=[]):
-            results = _run_each(checks_of(exercise), learner, path)
+            return _run_each(checks_of(exercise), learner, path)
     finally:
         torch.set_num_threads(threads)
-    return results
+        if folder in sys.path:
+            sys.path.remove(folder)
+        for name in set(sys.modules) - before:
+            if str(getattr(sys.modules[name], "__file__", None) or "").startswith(folder + os.sep):
+                del sys.modules[name]
 
 
 def _run_each(checks: CheckList, learner, path: Path) -> list[CheckResult]:

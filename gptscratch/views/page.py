@@ -15,12 +15,11 @@ Cost: the page is the size of its data (an attention view stores layers × heads
 
 from __future__ import annotations
 
-import json
-import math
 from importlib import resources
 from pathlib import Path
 
 from ..atomic import atomic_write_text
+from ..jsonutil import to_json
 
 VIEWS = ("attention", "logit-lens", "induction", "report")
 ASSETS = resources.files("gptscratch.views") / "assets"
@@ -30,20 +29,10 @@ def _asset(name: str) -> str:
     return (ASSETS / name).read_text(encoding="utf-8")
 
 
-def _clean(value):
-    """JSON cannot hold NaN or infinity: they become null, which the views show as a blank."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def embed_json(data) -> str:
-    """`data` as JSON that is safe inside a <script> element (no `<`, `>` or `&` characters)."""
-    text = json.dumps(_clean(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """`data` as JSON that is safe inside a <script> element (no `<`, `>` or `&` characters). The JSON is
+    `--json`'s (gptscratch.jsonutil): NaN and infinity become null, which the views show as a blank."""
+    text = to_json(data)
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 

@@ -33,7 +33,8 @@ GS.pct = (x) => (x === null || x === undefined) ? "" : (100 * x).toFixed(1) + "%
 GS.compact = (x) => x === null || x === undefined ? "" : Math.abs(x) >= 1e6 ? (x / 1e6).toFixed(2) + "M"
   : Math.abs(x) >= 1e3 ? (x / 1e3).toFixed(1) + "k" : String(x);
 
-// A token as text you can see: a space is "·", a newline "↵", a tab "⇥".
+// A token as text you can see: a space is "·", a newline "↵", a tab "⇥" (gptscratch's token labels already
+// write a space as ␣ and a newline as \n; this covers any other text a page shows, e.g. a demo text's menu).
 GS.visible = (text) => String(text).replace(/ /g, "·").replace(/\n/g, "↵").replace(/\t/g, "⇥");
 
 // Sequential colour for v in [lo, hi]: white → dark blue (matplotlib's "Blues" ends). null → transparent.
@@ -43,8 +44,11 @@ GS.color = function (v, lo = 0, hi = 1) {
   const mix = (a, b) => Math.round(a + (b - a) * t);
   return `rgb(${mix(255, 8)},${mix(255, 48)},${mix(255, 107)})`;
 };
-// Text colour that stays readable on GS.color's background.
-GS.ink = (v, lo = 0, hi = 1) => (v !== null && (v - lo) / ((hi - lo) || 1) > 0.55) ? "#fff" : "#111";
+// Text colour that stays readable on GS.color's background; "" (the page's own colour) where there is none.
+GS.ink = function (v, lo = 0, hi = 1) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "";
+  return (v - lo) / ((hi - lo) || 1) > 0.55 ? "#fff" : "#111";
+};
 
 // <select> of [value, label] pairs; onChange gets the chosen value as a string.
 GS.select = function (id, label, options, value, onChange) {
@@ -70,7 +74,7 @@ GS.heatmap = function (values, rowLabels, colLabels, opts = {}) {
         class: classes.filter(Boolean).join(" ") || null,
         dataset: {row: r, col: c, value: v === null ? "" : v},
         title: `${rowLabels[r]} × ${colLabels[c]}: ${v === null ? "—" : GS.fmt(v, opts.digits ?? 3)}`,
-        style: {background: GS.color(v, lo, hi), color: GS.ink(v, lo, hi)},
+        style: v === null ? {} : {background: GS.color(v, lo, hi), color: GS.ink(v, lo, hi)},
         onmouseenter: opts.onHover ? () => opts.onHover(r, c) : null,
         onclick: opts.onClick ? () => opts.onClick(r, c) : null,
       }, opts.text ? opts.text(v, r, c) : "");
@@ -95,8 +99,11 @@ GS.lineChart = function (series, opts = {}) {
   const svg = GS.el("svg", {class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", id: opts.id});
   if (!all.length) { svg.append(GS.el("text", {x: 20, y: 30}, "no data")); return svg; }
   const ty = (y) => opts.log ? Math.log10(y) : y;
-  let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
-  let [y0, y1] = [Math.min(...all.map((p) => ty(p[1]))), Math.max(...all.map((p) => ty(p[1])))];
+  // Bounds by a loop: Math.min(...points) passes every point as an argument, which fails for long runs.
+  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+  for (const [x, y] of all) {
+    x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, ty(y)); y1 = Math.max(y1, ty(y));
+  }
   if (x0 === x1) x1 = x0 + 1;
   if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
   const pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad;

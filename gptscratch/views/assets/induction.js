@@ -66,7 +66,8 @@
       const readout = GS.el("div", {class: "hint"}, "hover the pattern");
       canvas.addEventListener("mousemove", (event) => {
         const box = canvas.getBoundingClientRect();
-        const q = Math.floor((event.clientY - box.top) / box.height * T), k = Math.floor((event.clientX - box.left) / box.width * T);
+        const at = (offset, size) => Math.min(T - 1, Math.max(0, Math.floor(offset / size * T)));   // edge → T − 1
+        const q = at(event.clientY - box.top, box.height), k = at(event.clientX - box.left, box.width);
         const v = k <= q ? item.pattern[q][k] : null;
         readout.textContent = `query ${q} → key ${k}: ${v === null ? "masked" : GS.fmt(v, 3)}`;
       });

@@ -27,7 +27,7 @@
 
   function drawGrid(it) {
     const T = it.token_strings.length;
-    const text = (v, s, p) => GS.visible(it.top_strings[s][p][0]).slice(0, 8);
+    const text = (v, s, p) => Array.from(GS.visible(it.top_strings[s][p][0])).slice(0, 8).join("");  // whole characters
     const map = GS.heatmap(it.target_prob, it.labels, it.token_strings.map(GS.visible), {id: "lens-grid", text,
       cellClass: (s, p) => it.targets[p] !== null && it.top_ids[s][p][0] === it.targets[p] ? "correct" : "",
       onClick: (s, p) => { state.position = p; state.layer = s; draw(); },

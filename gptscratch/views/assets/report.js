@@ -33,7 +33,7 @@
     const label = GS.el("div", {class: "hint", id: "sample-label"});
     const show = (i) => {
       const it = samples[i];
-      label.textContent = `step ${it.step}` + (it.val_loss === undefined ? "" : ` · val loss ${GS.fmt(it.val_loss, 4)}`);
+      label.textContent = `step ${it.step}` + (it.val_loss === null || it.val_loss === undefined ? "" : ` · val loss ${GS.fmt(it.val_loss, 4)}`);
       text.textContent = it.sample;
     };
     const slider = GS.el("input", {type: "range", id: "sample-step", min: 0, max: samples.length - 1,
