@@ -122,3 +122,10 @@ def run_cli_in_process(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
         main(["--device", "cpu", *args])
     out, err = capsys.readouterr()
     return exit_info.value.code or 0, out, err
+
+
+def chromium_path() -> str | None:
+    """The headless browser the page tests use (Debian's `chromium`, or another Chromium on PATH), or None."""
+    import shutil
+
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)

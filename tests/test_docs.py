@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from helpers import chromium_path
+
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 LESSONS = DOCS / "lessons"
@@ -298,14 +300,8 @@ def test_built_pages_load_mermaid_from_the_site_itself(built_site):
     assert lessons == expected and len(expected) == 16, f"every lesson has a diagram; pages with one: {diagram_pages}"
 
 
-def _chromium() -> str | None:
-    import shutil
-
-    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="needs a headless Chromium (Debian: apt-get install chromium)")
+@pytest.mark.skipif(chromium_path() is None, reason="needs a headless Chromium (Debian: apt-get install chromium)")
 def test_diagrams_render_with_the_network_cut(built_site, tmp_path):
     """Open a lesson in headless Chromium, served from localhost, with every other address unreachable.
 
@@ -332,7 +328,7 @@ def test_diagrams_render_with_the_network_cut(built_site, tmp_path):
         diagrams = len(DIAGRAM.findall(source))
         assert diagrams >= 1
         result = subprocess.run(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
              "--proxy-server=127.0.0.1:9",  # any address but localhost (never proxied) is unreachable
              "--virtual-time-budget=20000", "--dump-dom", f"http://127.0.0.1:{server.server_port}/{page}"],

@@ -13,16 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import run_cli_in_process
-
-
-def _browser_path() -> str | None:
-    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+from helpers import chromium_path, run_cli_in_process
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +29,7 @@ def browser():
         if required:
             pytest.fail("GPTSCRATCH_REQUIRE_BROWSER=1 but playwright is not installed (pip install playwright)")
         pytest.skip("needs playwright (pip install playwright) and a Chromium")
-    path = _browser_path()
+    path = chromium_path()
     if path is None:
         if required:
             pytest.fail("GPTSCRATCH_REQUIRE_BROWSER=1 but no chromium is installed (apt-get install chromium)")

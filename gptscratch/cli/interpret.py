@@ -118,9 +118,10 @@ def attention_command(
         raise UsageError("attention analysis needs at least two tokens; give a longer --text")
     profiles = analyse_heads(loaded.model, ids, None if layer is None else [layer])
     labels = [token_label(tokenizer, t) for t in ids]
-    pattern = None
-    if layer is not None:
-        pattern = attention_patterns(loaded.model, ids, [layer])[0, 0].float()      # (nh, T, T)
+    layers = list(range(config.n_layer)) if layer is None else [layer]
+    # The weights themselves: for --layer (its heads' patterns) and for the page (every shown layer's), read once.
+    patterns = attention_patterns(loaded.model, ids, layers)[:, 0].float() if layer is not None or html else None
+    pattern = patterns[0] if layer is not None else None                            # (nh, T, T)
     out = {"tokens": ids, "token_strings": labels, "heads": [p.to_dict() for p in profiles]}
     if head is not None:
         out["pattern"] = pattern[head].tolist()
@@ -154,8 +155,6 @@ def attention_command(
     if html:
         from gptscratch.views import causal_rows
 
-        layers = list(range(config.n_layer)) if layer is None else [layer]
-        patterns = attention_patterns(loaded.model, ids, layers)[:, 0].float()     # (layers, nh, T, T)
         save_page(html, "attention", "attention", loaded, {
             **out, "layers": layers, "n_head": config.n_head,
             "selected": {"layer": layers[0], "head": head or 0},

@@ -211,3 +211,14 @@ def tiny_model(**overrides):
     from ..model import GPT, ModelConfig
 
     return GPT(ModelConfig(**{**TINY, **overrides})).eval()
+
+
+def randomized(module, scale: float):
+    """`module` in eval mode with every parameter redrawn from N(0, scale²): a freshly built layer has zeros and
+    ones (norms, biases, LoRA's B) that would hide a learner's mistake in those terms."""
+    import torch
+
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(torch.randn_like(parameter) * scale)
+    return module.eval()

@@ -7,7 +7,7 @@ import torch
 
 from ...model import ModelConfig
 from ...model.attention import CausalSelfAttention, causal_mask
-from ..checking import CheckList, Mismatch, expect_close, expect_equal
+from ..checking import CheckList, Mismatch, expect_close, expect_equal, randomized
 
 CHECKS = CheckList()
 
@@ -23,11 +23,8 @@ def mask(learner):
 
 
 def _layer(n_head: int, d_model: int = 32) -> CausalSelfAttention:
-    layer = CausalSelfAttention(ModelConfig(vocab_size=64, context_length=16, n_head=n_head, d_model=d_model))
-    with torch.no_grad():
-        for parameter in layer.parameters():
-            parameter.copy_(torch.randn_like(parameter) * 0.3)
-    return layer.eval()
+    return randomized(CausalSelfAttention(ModelConfig(vocab_size=64, context_length=16, n_head=n_head,
+                                                       d_model=d_model)), 0.3)
 
 
 def _compare(learner, n_head: int, x):

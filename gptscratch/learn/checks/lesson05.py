@@ -7,7 +7,7 @@ import torch
 from ...model import ModelConfig
 from ...model.feedforward import FeedForward
 from ...model.norms import make_norm
-from ..checking import CheckList, expect_close
+from ..checking import CheckList, expect_close, randomized
 
 CHECKS = CheckList()
 CONFIG = ModelConfig(vocab_size=64, context_length=16, n_head=4, d_model=32)
@@ -47,10 +47,8 @@ def epsilon(learner):
 
 @CHECKS.add("mlp on (2, 5, 32), d_ff 128, equals the model's FeedForward (atol 1e-5 + rtol 1e-5)")
 def feed_forward(learner):
-    layer = FeedForward(CONFIG).eval()
+    layer = randomized(FeedForward(CONFIG), 0.2)
     with torch.no_grad():
-        for parameter in layer.parameters():
-            parameter.copy_(torch.randn_like(parameter) * 0.2)
         x = torch.randn(2, 5, 32)
         expected = layer(x)
     got = learner.mlp(x, layer.up.weight.detach(), layer.up.bias.detach(), layer.down.weight.detach(),

@@ -6,21 +6,14 @@ from __future__ import annotations
 import torch
 
 from ...model import GPT, ModelConfig
-from ..checking import CheckList, expect_close, expect_equal, tiny_model
+from ..checking import CheckList, expect_close, expect_equal, randomized, tiny_model
 
 CHECKS = CheckList()
 
 
-def _randomized(module):
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.copy_(torch.randn_like(parameter) * 0.3)
-    return module
-
-
 @CHECKS.add("pre_norm_block with the model's own sub-layers equals Block.forward (atol 1e-5 + rtol 1e-5)")
 def block(learner):
-    block = _randomized(tiny_model().blocks[0])
+    block = randomized(tiny_model().blocks[0], 0.3)
     x = torch.randn(2, 6, 32)
     with torch.no_grad():
         expected = block(x)
@@ -30,7 +23,7 @@ def block(learner):
 
 @CHECKS.add("gpt_logits with the model's tables, blocks and final norm equals GPT.forward (atol 1e-5 + rtol 1e-5)")
 def whole_model(learner):
-    model = _randomized(tiny_model())
+    model = randomized(tiny_model(), 0.3)
     with torch.no_grad():
         model.tok_embed.weight.mul_(0.3)                      # keep the tied logits of size ≈ 1
         idx = torch.randint(0, 101, (2, 9))

@@ -9,7 +9,7 @@ from ...model import ModelConfig
 from ...model.attention import repeat_kv
 from ...model.feedforward import FeedForward
 from ...model.norms import make_norm
-from ..checking import CheckList, expect_close
+from ..checking import CheckList, expect_close, randomized
 
 CHECKS = CheckList()
 LLAMA = ModelConfig(vocab_size=64, context_length=16, n_head=4, d_model=32, norm="rmsnorm", mlp="gated",
@@ -36,10 +36,8 @@ def rms_shifted(learner):
 
 @CHECKS.add("swiglu_mlp on (2, 5, 32), d_ff 88, equals the model's gated FeedForward (atol 1e-5 + rtol 1e-5)")
 def swiglu(learner):
-    layer = FeedForward(LLAMA).eval()
+    layer = randomized(FeedForward(LLAMA), 0.2)
     with torch.no_grad():
-        for parameter in layer.parameters():
-            parameter.copy_(torch.randn_like(parameter) * 0.2)
         x = torch.randn(2, 5, 32)
         expected = layer(x)
     got = learner.swiglu_mlp(x, layer.gate.weight.detach(), layer.up.weight.detach(), layer.down.weight.detach())
